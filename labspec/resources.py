@@ -1,0 +1,30 @@
+"""Where the shipped data lives: schemas/ and the labs/ catalog.
+
+In a wheel they sit in ``labspec/_data/``; in a source checkout (and an editable
+install) at the repository root. ``LABUP_LABS_DIR`` overrides the catalog folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    packaged = _PKG / "_data" / name
+    if packaged.is_dir():
+        return packaged
+    return _PKG.parent / name
+
+
+def schemas_dir() -> Path:
+    """The folder holding ``lab.schema.json``, ``inventory.schema.json`` and friends."""
+    return _data_dir("schemas")
+
+
+def labs_dir() -> Path:
+    """The course catalog folder (one ``NN-slug/`` folder per lab)."""
+    override = os.environ.get("LABUP_LABS_DIR")
+    return Path(override) if override else _data_dir("labs")

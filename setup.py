@@ -1,0 +1,26 @@
+"""Ship the top-level schemas/ and labs/ folders inside the wheel as labspec/_data/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).parent
+DATA_DIRS = ("schemas", "labs")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+
+class BuildWithData(build_py):
+    def run(self) -> None:
+        super().run()
+        target = Path(self.build_lib) / "labspec" / "_data"
+        for name in DATA_DIRS:
+            src = ROOT / name
+            if src.is_dir():
+                shutil.copytree(src, target / name, dirs_exist_ok=True, ignore=IGNORE)
+
+
+setup(cmdclass={"build_py": BuildWithData})
