@@ -1,0 +1,111 @@
+"""Remove a lab instance: containers, then networks, then (when asked) volumes.
+
+Only resources carrying the lab's labels are touched; nothing is found by name alone. dockerd
+20.10 sometimes refuses to remove a network ("has active endpoints") after its containers are
+gone: endpoints are force-disconnected and the removal retried, and whatever still cannot be
+removed is reported, not hidden.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner import labels as L
+from provisioner.docker_engine import DockerEngine, Observed
+from provisioner.output import Reporter
+
+
+@dataclass
+class DownResult:
+    lab: str
+    instance: str | None
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
+    left: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, why)
+
+    @property
+    def ok(self) -> bool:
+        return not self.left
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab,
+            "instance": self.instance,
+            "ok": self.ok,
+            "removed": [{"kind": k, "name": n} for k, n in self.removed],
+            "left": [{"kind": k, "name": n, "error": w} for k, n, w in self.left],
+        }
+
+
+def remove_labelled(
+    engine: DockerEngine,
+    selector: Mapping[str, str],
+    *,
+    volumes: bool,
+    reporter: Reporter,
+    result: DownResult,
+    parallel: int = 8,
+) -> DownResult:
+    """Remove every container and network matching ``selector`` (and volumes if asked)."""
+    containers = engine.list_resources("container", selector)
+    _each(engine, containers, parallel, reporter, result,
+          lambda o: engine.remove_container(o.id, force=True))
+    networks = engine.list_resources("network", selector)
+    _each(engine, networks, parallel, reporter, result, lambda o: engine.remove_network(o.id))
+    if volumes:
+        vols = engine.list_resources("volume", selector)
+        _each(engine, vols, parallel, reporter, result, lambda o: engine.remove_volume(o.name))
+    return result
+
+
+def _each(
+    engine: DockerEngine,
+    items: list[Observed],
+    parallel: int,
+    reporter: Reporter,
+    result: DownResult,
+    remove: Callable[[Observed], str | None],
+) -> None:
+    if not items:
+        return
+
+    def one(o: Observed) -> tuple[Observed, str | None, float]:
+        t0 = time.monotonic()
+        return o, remove(o), time.monotonic() - t0
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(items)))) as pool:
+        outcomes = list(pool.map(one, items))
+    for o, err, seconds in outcomes:
+        if err:
+            result.left.append((o.kind, o.name, err))
+            reporter.resource(o.kind, o.name, "left behind", seconds, err)
+        else:
+            result.removed.append((o.kind, o.name))
+            reporter.resource(o.kind, o.name, "removed", seconds)
+
+
+def down(
+    engine: DockerEngine,
+    lab_key: str,
+    instance: str | None = L.DEFAULT_INSTANCE,
+    *,
+    volumes: bool = False,
+    reporter: Reporter,
+    parallel: int = 8,
+) -> DownResult:
+    """Remove a lab instance (``instance=None``: every instance of the lab)."""
+    result = DownResult(lab_key, instance)
+    return remove_labelled(engine, L.selector(lab_key, instance), volumes=volumes,
+                           reporter=reporter, result=result, parallel=parallel)
+
+
+def rollback(
+    engine: DockerEngine, lab_key: str, instance: str, run_id: str, *, reporter: Reporter
+) -> DownResult:
+    """Remove what one ``up`` run created (by its run id), volumes included."""
+    selector = {**L.selector(lab_key, instance), L.RUN_ID: run_id}
+    result = DownResult(lab_key, instance)
+    return remove_labelled(engine, selector, volumes=True, reporter=reporter, result=result)
