@@ -1,0 +1,135 @@
+"""``file``: a file exists (or not), with content, mode, owner; in a container or a volume.
+
+```yaml
+file: {container: web, path: /etc/nginx/conf.d/app.conf, content_regex: "proxy_pass"}
+file: {volume: data, path: notes.txt, mode: "0644", owner: "1000"}   # path inside the volume
+file: {container: web, path: /root/.ssh/id_rsa, exists: false}
+```
+In a container it runs ``stat`` and ``cat`` there (the image needs them); in a volume a
+probe mounts the volume read-only.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.checks.context import VOLUME_MOUNT, CheckContext, CheckError, regex, shorten
+from provisioner.checks.results import Outcome, failed, passed
+
+STAT_FORMAT = "%F|%a|%u|%U|%g|%G"
+_SEPARATOR = "@@labup-content@@"
+_VOLUME_SCRIPT = (
+    'stat -c "$1" -- "$2" || exit 3; '
+    'if [ "$3" = 1 ] && [ -f "$2" ]; then echo "$4"; cat -- "$2"; fi'
+)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    exists: bool
+    kind: str = ""
+    mode: int = 0
+    uid: str = ""
+    user: str = ""
+    gid: str = ""
+    group: str = ""
+    content: str | None = None
+    error: str = ""
+
+
+def _parse_stat(line: str) -> FileFacts:
+    parts = line.strip().split("|")
+    if len(parts) != 6:
+        raise CheckError(f"unexpected stat output {line[:80]!r}")
+    kind, mode, uid, user, gid, group = parts
+    return FileFacts(True, kind, int(mode, 8), uid, user, gid, group)
+
+
+def _facts_in_container(ctx: CheckContext, key: str, path: str, content: bool) -> FileFacts:
+    result = ctx.exec(key, ["stat", "-c", STAT_FORMAT, "--", path])
+    if result.rc in (126, 127) or "executable file not found" in result.stderr:
+        raise CheckError(f"`stat` is not available in {ctx.name(key)}: {shorten(result.stderr)}")
+    if result.rc != 0:
+        return FileFacts(False, error=shorten(result.stderr))
+    facts = _parse_stat(result.stdout.splitlines()[0] if result.stdout else "")
+    if content and facts.kind.startswith("regular"):
+        cat = ctx.exec(key, ["cat", "--", path])
+        if cat.rc != 0:
+            raise CheckError(f"cannot read {path}: {shorten(cat.stderr)}")
+        facts = FileFacts(**{**facts.__dict__, "content": cat.stdout})
+    return facts
+
+
+def _facts_in_volume(ctx: CheckContext, volume: str, path: str, content: bool) -> FileFacts:
+    relative = posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
+    full = posixpath.join(VOLUME_MOUNT, relative) if relative else VOLUME_MOUNT
+    argv = [
+        "sh",
+        "-c",
+        _VOLUME_SCRIPT,
+        "sh",
+        STAT_FORMAT,
+        full,
+        "1" if content else "0",
+        _SEPARATOR,
+    ]
+    result = ctx.probe_volume(volume, argv, read_only=True)
+    if result.rc == 3:
+        return FileFacts(False, error=shorten(result.stderr))
+    if result.rc != 0:
+        raise CheckError(f"probe failed (exit {result.rc}): {shorten(result.stderr)}")
+    head, sep, body = result.stdout.partition(_SEPARATOR + "\n")
+    facts = _parse_stat(head.splitlines()[0] if head else "")
+    if sep:
+        facts = FileFacts(**{**facts.__dict__, "content": body})
+    return facts
+
+
+def check_file(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
+    path = str(spec["path"])
+    want_exists = spec.get("exists", True) is not False
+    needs_content = "content_regex" in spec
+    if "volume" in spec:
+        where = f"volume {ctx.name(str(spec['volume']))}"
+        facts = _facts_in_volume(ctx, str(spec["volume"]), path, needs_content)
+    else:
+        where = ctx.name(str(spec["container"]))
+        facts = _facts_in_container(ctx, str(spec["container"]), path, needs_content)
+    label = f"{path} in {where}"
+    if not facts.exists:
+        if want_exists:
+            return failed(f"{label} does not exist" + (f" ({facts.error})" if facts.error else ""))
+        return passed(f"{label} does not exist, as expected")
+    if not want_exists:
+        return failed(f"{label} exists ({facts.kind}), expected it to be absent")
+    found = [facts.kind]
+    kind = spec.get("type")
+    if kind == "file" and not facts.kind.startswith("regular"):
+        return failed(f"{label} is a {facts.kind}, expected a regular file")
+    if kind == "directory" and facts.kind != "directory":
+        return failed(f"{label} is a {facts.kind}, expected a directory")
+    if "mode" in spec:
+        want_mode = int(str(spec["mode"]), 8)
+        if facts.mode != want_mode:
+            return failed(f"{label} has mode {facts.mode:04o}, expected {want_mode:04o}")
+        found.append(f"mode {facts.mode:04o}")
+    for field_name, ident, name in (
+        ("owner", facts.uid, facts.user),
+        ("group", facts.gid, facts.group),
+    ):
+        if field_name in spec:
+            want = str(spec[field_name])
+            if want not in (ident, name):
+                return failed(f"{label} {field_name} is {name} ({ident}), expected {want}")
+            found.append(f"{field_name} {name}")
+    if needs_content:
+        pattern = regex(str(spec["content_regex"]), "content_regex")
+        if facts.content is None:
+            return failed(f"{label} is a {facts.kind}, cannot match content")
+        if not pattern.search(facts.content):
+            return failed(f"{label} content does not match /{pattern.pattern}/")
+        found.append(f"content matches /{pattern.pattern}/")
+    return passed(f"{label}: " + ", ".join(found))

@@ -1,0 +1,120 @@
+"""Where a network check connects from and to, and the probe commands that do it.
+
+Three vantage points:
+- from the host, engine local: Python sockets to 127.0.0.1 and the published host port;
+- from the host, engine remote: a probe on the engine host's network (``network_mode=host``)
+  connecting to 127.0.0.1 there;
+- from a container (``from: client``): a probe joined to that container's network
+  namespace, reaching the target by alias or Docker name (``to``) on the container port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.checks.context import CheckContext, CheckError, as_int, target_address
+from provisioner.engine import CommandResult
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    mode: str  # "local" | "remote-host" | "container"
+    address: str
+    port: int
+    source: str | None = None  # container key for mode "container"
+
+    def describe(self) -> str:
+        where = f"from {self.source}" if self.source else "from the host"
+        return f"{self.address}:{self.port} {where}"
+
+
+def resolve_endpoint(ctx: CheckContext, spec: Mapping[str, Any], *, default_port: int) -> Endpoint:
+    """Turn ``from`` / ``to`` / ``alias`` / ``port`` into where to connect."""
+    port = as_int(spec.get("port", default_port), "port")
+    source = spec.get("from")
+    if source:
+        return Endpoint("container", target_address(ctx, spec), port, str(source))
+    to = spec.get("to")
+    if to:
+        port = ctx.published_port(str(to), port, "tcp")
+    mode = "local" if ctx.is_local else "remote-host"
+    return Endpoint(mode, LOOPBACK, port)
+
+
+def run_probe_at(ctx: CheckContext, endpoint: Endpoint, argv: list[str]) -> CommandResult:
+    """Run a probe command from the endpoint's vantage point (never used for "local")."""
+    if endpoint.mode == "container":
+        assert endpoint.source is not None
+        return ctx.probe_from(endpoint.source, argv)
+    if endpoint.mode == "remote-host":
+        return ctx.probe_host(argv)
+    raise CheckError("internal: local endpoints use sockets, not probes")
+
+
+def tcp_argv(address: str, port: int, timeout: float) -> list[str]:
+    """Busybox nc: connect, then run `true` (exit 0); refused / timeout / bad name exit 1."""
+    seconds = str(max(1, round(timeout)))
+    return ["nc", "-w", seconds, address, str(port), "-e", "true"]
+
+
+# The request line and headers come in as positional parameters: no input becomes shell code.
+_HTTP_SCRIPT = (
+    'printf "%s %s HTTP/1.0\\r\\nHost: %s\\r\\nUser-Agent: labup-probe\\r\\n'
+    'Connection: close\\r\\nContent-Length: %s\\r\\n\\r\\n%s" '
+    '"$3" "$4" "$1" "${#5}" "$5" | timeout "$6" nc -w "$6" "$1" "$2"'
+)
+
+
+def http_argv(
+    address: str, port: int, method: str, path: str, data: str, timeout: float
+) -> list[str]:
+    seconds = str(max(1, round(timeout)))
+    return ["sh", "-c", _HTTP_SCRIPT, "sh", address, str(port), method, path, data, seconds]
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    reason: str
+    headers: dict[str, str]  # lower-cased names
+    body: str
+
+
+def parse_http_response(raw: str) -> HttpResponse:
+    """Parse a raw HTTP/1.x response as printed by nc."""
+    head, sep, body = raw.partition("\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition("\n\n")
+    lines = head.replace("\r\n", "\n").split("\n")
+    status_line = lines[0].strip() if lines else ""
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise CheckError(f"no HTTP response (got {status_line[:80]!r})")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _dechunk(body)
+    return HttpResponse(int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body)
+
+
+def _dechunk(body: str) -> str:
+    out: list[str] = []
+    rest = body
+    while rest:
+        size_line, _, rest = rest.partition("\r\n")
+        try:
+            size = int(size_line.split(";")[0].strip() or "0", 16)
+        except ValueError:
+            return body
+        if size == 0:
+            break
+        out.append(rest[:size])
+        rest = rest[size + 2 :]
+    return "".join(out)

@@ -1,0 +1,55 @@
+"""``reachable``: container A can (or can NOT) reach container B by name or alias.
+
+```yaml
+reachable: {from: web, to: api, port: 8000}                     # by B's Docker name
+reachable: {from: web, alias: db, port: 5432, reachable: false}  # isolation objective
+reachable: {from: web, to: api}                                  # no port: ping
+```
+The probe joins A's network namespace, so it sees exactly A's networks and DNS. The negative
+form passes only when the probe ran and could not connect (name not resolved, refused,
+timed out); a probe that could not run at all is a failure, never a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from provisioner.checks.context import CheckContext, CheckError, as_int, shorten, target_address
+from provisioner.checks.net import Endpoint
+from provisioner.checks.results import Outcome, failed, passed
+from provisioner.checks.tcp import probe_tcp
+
+
+def _ping(ctx: CheckContext, source: str, address: str) -> tuple[bool, str]:
+    seconds = str(max(1, round(ctx.timeout)))
+    result = ctx.probe_from(source, ["ping", "-c", "1", "-W", seconds, address])
+    if result.rc == 0:
+        return True, "answers ping"
+    if result.rc == 1 or result.rc == 2:
+        why = shorten(result.stderr) or shorten(
+            result.stdout.splitlines()[-1] if result.stdout else ""
+        )
+        return False, why or "no answer"
+    raise CheckError(f"probe failed (exit {result.rc}): {shorten(result.stderr)}")
+
+
+def check_reachable(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
+    source = str(spec["from"])
+    address = target_address(ctx, spec)
+    want = spec.get("reachable", True) is not False
+    if "port" in spec:
+        port = as_int(spec["port"], "port")
+        ok, why = probe_tcp(ctx, Endpoint("container", address, port, source))
+        target = f"{address}:{port}"
+    else:
+        ok, why = _ping(ctx, source, address)
+        target = address
+    src = ctx.name(source)
+    if ok and want:
+        return passed(f"{src} reaches {target} ({why})")
+    if not ok and not want:
+        return passed(f"{src} cannot reach {target}, as expected ({why})")
+    if ok:
+        return failed(f"{src} reaches {target}, but it must not")
+    return failed(f"{src} cannot reach {target}: {why}")
