@@ -1,0 +1,320 @@
+"""Sandboxed Jinja2 over params, host variables, the instance and the lab.
+
+- A string that is exactly one ``{{ expr }}`` renders to the expression's native value, so
+  ``host: "{{ port }}"`` gives an int; any other string renders to a string.
+- Undefined names fail (StrictUndefined); Python internals (``''.__class__``) are out of
+  reach (jinja2.sandbox); ``'x' * 10**9`` and ``10 ** 10 ** 10`` are refused before they run.
+- Every failure is a :class:`~labspec.errors.TemplateError` located at the string's node.
+
+jinja2 is imported on first use, so specs without templates never pay for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from labspec.errors import Problem, TemplateError, UserInputError
+from labspec.loader import Document, JsonPath
+from labspec.model import Lab, Param, ParamValue
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+MAX_LENGTH = 1_000_000  # longest string or list a template may build
+MAX_EXPONENT = 1_000
+MAX_RANGE = 10_000
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
+_SINGLE = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}$", re.S)
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+INSTANCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,30}$")
+
+DEFAULT_HOST: dict[str, Any] = {"name": "local", "vars": {}}
+
+
+def has_template(text: str) -> bool:
+    return any(marker in text for marker in TEMPLATE_MARKERS)
+
+
+@functools.cache
+def _environment() -> SandboxedEnvironment:
+    from jinja2 import StrictUndefined
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class _Env(ImmutableSandboxedEnvironment):
+        """Sandbox that also bounds the two operators that can allocate without limit."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**":
+                if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                    raise SecurityError(f"exponent {right} is too large (limit {MAX_EXPONENT})")
+                return left**right
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > MAX_LENGTH:
+                    raise SecurityError(f"result would be longer than {MAX_LENGTH}")
+            return left * right
+
+    def bounded_range(*args: int) -> range:
+        result = range(*args)
+        if len(result) > MAX_RANGE:
+            raise SecurityError(f"range() longer than {MAX_RANGE}")
+        return result
+
+    env = _Env(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals["range"] = bounded_range
+    return env
+
+
+def _render_string(text: str, context: Mapping[str, Any]) -> str:
+    """Render a template, stopping once the output passes MAX_LENGTH characters."""
+    from jinja2.exceptions import SecurityError
+
+    parts: list[str] = []
+    size = 0
+    for chunk in _environment().from_string(text).generate(**context):
+        size += len(chunk)
+        if size > MAX_LENGTH:
+            raise SecurityError(f"output longer than {MAX_LENGTH} characters")
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def _undefined_message(value: Any) -> str | None:
+    from jinja2 import Undefined
+
+    if isinstance(value, Undefined):
+        try:
+            str(value)
+        except Exception as e:  # StrictUndefined raises UndefinedError with the message
+            return str(e)
+        return "undefined value"  # pragma: no cover - StrictUndefined always raises
+    return None
+
+
+def render_value(text: str, context: Mapping[str, Any]) -> Any:
+    """Render one string: a native value for a lone ``{{ expr }}``, else a string.
+
+    Raises the jinja2 exception (or ValueError for a non-data result); callers locate it.
+    """
+    env = _environment()
+    single = _SINGLE.match(text.strip())
+    if single is not None:
+        value = env.compile_expression(single.group("expr"), undefined_to_none=False)(**context)
+        message = _undefined_message(value)
+        if message is not None:
+            from jinja2.exceptions import UndefinedError
+
+            raise UndefinedError(message)
+        return _plain(value)
+    return _render_string(text, context)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Keep only data a spec may hold: str, int, float, bool, None, lists and string-keyed maps."""
+    if depth > 32:
+        raise ValueError("the value is nested too deeply")
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return str(value)  # Markup -> str
+    if isinstance(value, list | tuple):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    message = _undefined_message(value)
+    if message is not None:
+        raise ValueError(message)
+    raise ValueError(f"the expression gives a {type(value).__name__}, not text, a number or a list")
+
+
+def _describe(error: Exception) -> str:
+    name = type(error).__name__
+    text = str(error).strip() or name
+    if name == "SecurityError" or text.endswith("is unsafe."):
+        return f"not allowed in a template: {text}"
+    if name == "TemplateSyntaxError":
+        return f"template syntax: {text}"
+    if name in ("UndefinedError", "ValueError"):
+        return f"template: {text}"
+    return f"template: {name}: {text}"
+
+
+def render_tree(
+    doc: Document,
+    context: Mapping[str, Any],
+    *,
+    skip: Callable[[JsonPath], bool] = lambda path: False,
+) -> tuple[Any, list[Problem], set[JsonPath]]:
+    """Render every string of ``doc.data`` (keys are not rendered).
+
+    Returns the rendered data, the located problems, and the paths whose rendering failed (so
+    schema validation can skip them instead of reporting a second, confusing error there).
+    """
+    problems: list[Problem] = []
+    failed: set[JsonPath] = set()
+    names = ", ".join(sorted(k for k in context if k != "params"))
+
+    def walk(value: Any, path: JsonPath) -> Any:
+        if skip(path):
+            return value
+        if isinstance(value, str):
+            if not has_template(value):
+                return value
+            try:
+                return render_value(value, context)
+            except Exception as e:  # a template may raise anything; each becomes a located problem
+                failed.add(path)
+                hint = None
+                if type(e).__name__ == "UndefinedError":
+                    hint = f"names a template can use: {names}"
+                elif type(e).__name__ == "TemplateSyntaxError":
+                    hint = (
+                        "to keep a literal {{ write {{ '{{' }}, "
+                        "or wrap the text in {% raw %}...{% endraw %}"
+                    )
+                problems.append(doc.problem(path, _describe(e), hint=hint))
+                return value
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    return walk(doc.data, ()), problems, failed
+
+
+def render_text(text: str, context: Mapping[str, Any], *, file: str) -> str:
+    """Render a whole text file (instructions) in the sandbox; errors are TemplateError."""
+    try:
+        return _render_string(text, context)
+    except Exception as e:  # a template may raise anything; report it, located when possible
+        line = getattr(e, "lineno", None) or _template_line(e)
+        raise TemplateError([Problem(file, line, 1 if line else 0, "$", _describe(e))]) from None
+
+
+def _template_line(error: BaseException) -> int:
+    """The template line of a runtime error: jinja2 rewrites tracebacks to template lines."""
+    line = 0
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def context(
+    *,
+    values: Mapping[str, ParamValue],
+    lab_id: int | None,
+    lab_name: str,
+    host: Mapping[str, Any] | None = None,
+    instance: str | None = None,
+) -> dict[str, Any]:
+    """The names templates see: each param, ``params``, ``host``, ``instance``, ``lab``."""
+    host_ctx: dict[str, Any] = dict(DEFAULT_HOST)
+    if host:
+        host_ctx.update(host)
+        host_ctx["vars"] = dict(host.get("vars") or {})
+    key = f"lab{lab_id}" if lab_id is not None else lab_name
+    ctx: dict[str, Any] = dict(values)
+    ctx.update(
+        params=dict(values),
+        host=host_ctx,
+        instance=instance or "default",
+        lab={"id": lab_id, "name": lab_name, "key": key},
+    )
+    return ctx
+
+
+def template_context(
+    lab: Lab, *, host: Mapping[str, Any] | None = None, instance: str | None = None
+) -> dict[str, Any]:
+    """The template context of a loaded lab (for rendering its instructions)."""
+    return context(
+        values=lab.values, lab_id=lab.id, lab_name=lab.name, host=host, instance=instance
+    )
+
+
+def check_instance(instance: str | None) -> None:
+    if instance is not None and not INSTANCE_PATTERN.match(instance):
+        raise UserInputError(
+            f"instance name {instance!r} is not valid",
+            hint="use lowercase letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+
+
+def coerce(param: Param, raw: str) -> ParamValue:
+    """A ``--set`` string as the param's type; UserInputError naming the param otherwise."""
+    if param.type == "integer":
+        try:
+            return int(raw.strip(), 10)
+        except ValueError:
+            raise UserInputError(
+                f"--set {param.name}={raw}: {param.name} is an integer param",
+                hint=f"e.g. --set {param.name}=8080",
+            ) from None
+    if param.type == "boolean":
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise UserInputError(
+            f"--set {param.name}={raw}: {param.name} is a boolean param", hint="use true or false"
+        )
+    if param.type == "enum" and raw not in param.choices:
+        raise UserInputError(
+            f"--set {param.name}={raw}: not one of {', '.join(param.choices)}",
+            hint=f"{param.name} is an enum param",
+        )
+    return raw
+
+
+def resolve_values(
+    params: tuple[Param, ...], raw: Mapping[str, str] | None, *, file: str
+) -> dict[str, ParamValue]:
+    """Param values from the defaults and ``--set`` strings (unknown or missing: UserInputError)."""
+    by_name = {p.name: p for p in params}
+    raw = raw or {}
+    for name in raw:
+        if name not in by_name:
+            valid = ", ".join(sorted(by_name)) or "none (the lab has no params)"
+            raise UserInputError(
+                f"--set {name}: {file} has no param {name!r}", hint=f"valid params: {valid}"
+            )
+    values: dict[str, ParamValue] = {}
+    missing = []
+    for param in params:
+        if param.name in raw:
+            values[param.name] = coerce(param, raw[param.name])
+        elif param.default is not None:
+            values[param.name] = param.default
+        else:
+            missing.append(param.name)
+    if missing:
+        what = (
+            f"params {', '.join(missing)} have" if len(missing) > 1 else f"param {missing[0]} has"
+        )
+        raise UserInputError(
+            f"{file}: {what} no default and no value",
+            hint="pass " + " ".join(f"--set {name}=VALUE" for name in missing),
+        )
+    return values
+
+
+__all__ = [
+    "context",
+    "render_text",
+    "render_tree",
+    "render_value",
+    "resolve_values",
+    "template_context",
+]
