@@ -20,6 +20,7 @@ from labspec.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, LabupError
 # Command modules, in the order their commands appear in --help. Each has register(app).
 COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli_spec",
+    "provisioner.cli_lifecycle",
 )
 
 app = typer.Typer(
