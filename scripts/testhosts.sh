@@ -230,7 +230,7 @@ write_client_files() {
         for k in $(seq 1 "$n"); do
             echo "  h$k:"
             echo "    port: $((BASE_PORT + k))"
-            echo "    vars: {learner: ${learners[$((k - 1))]}, port_offset: $((k * 10))}"
+            echo "    vars: {learner: ${learners[$((k - 1))]}, port_offset: $((k * 10)), labup_dir: $STATE/h$k/labup}"
         done
     } >"$STATE/inventory-good.yml"
     {

@@ -1,0 +1,169 @@
+"""pytest plugin: the classroom of real SSH test hosts made by scripts/testhosts.sh.
+
+Loaded from tests/conftest.py (``pytest_plugins``). The ``classroom`` fixture makes sure the
+hosts are up (running the script when they are not: it is idempotent), describes them, and
+builds the busybox test image on every good host through the API over SSH. Without root or
+without the tools it skips with the reason, except when LABUP_REQUIRE_ENGINE=1 (CI): then it
+fails, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labspec.model import Host, Inventory
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "testhosts.sh"
+STATE = Path(os.environ.get("LABUP_TESTHOSTS_DIR", "/tmp/labup-testhosts"))
+REQUIRE = os.environ.get("LABUP_REQUIRE_ENGINE") == "1"
+TEST_IMAGE = "labup-test/busybox:latest"
+
+
+@dataclass
+class Classroom:
+    """The test hosts: h1..hN (good), hdown, hbadkey, hnodocker (broken on purpose)."""
+
+    state: Path
+    count: int
+    env: dict[str, str]
+    good: tuple[Host, ...] = ()
+    broken: tuple[Host, ...] = ()
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Path:
+        return self.state / "client" / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state / "client" / "known_hosts"
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.state / "inventory.yml"
+
+    @property
+    def gpu_host(self) -> str:
+        return self.env.get("LABUP_TESTHOSTS_GPU_HOST", "h2")
+
+    def host(self, name: str) -> Host:
+        for h in (*self.good, *self.broken):
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def inventory(self, *names: str, path: Path | None = None) -> Inventory:
+        """An Inventory of the named hosts (all good ones by default), built directly."""
+        hosts = tuple(self.host(n) for n in names) if names else self.good
+        return Inventory(
+            path=path or self.inventory_path,
+            hosts=hosts,
+            groups={"class": tuple(h.name for h in self.good), "broken": ("hdown", "hbadkey", "hnodocker")},
+        )
+
+    def client(self, name: str) -> Any:
+        """A cached docker client over SSH to a good host (closed at session end)."""
+        if name not in self._clients:
+            from provisioner.ssh import docker_client_over_ssh
+
+            h = self.host(name)
+            self._clients[name] = docker_client_over_ssh(
+                h.url, key=h.key, known_hosts=h.known_hosts
+            )
+        return self._clients[name]
+
+    def close(self) -> None:
+        for c in self._clients.values():
+            c.close()
+        self._clients.clear()
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            env[k] = v
+    return env
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE:
+        pytest.fail(f"SSH test hosts unavailable: {reason} (LABUP_REQUIRE_ENGINE=1)")
+    pytest.skip(f"SSH test hosts unavailable: {reason}")
+
+
+def _ensure_up(count: int) -> None:
+    status = subprocess.run(
+        ["bash", str(SCRIPT), "status"], capture_output=True, text=True, check=False
+    )
+    env_file = STATE / "hosts.env"
+    have = int(_read_env(env_file).get("LABUP_TESTHOSTS_COUNT", "0")) if env_file.exists() else 0
+    if status.returncode == 0 and have >= count:
+        return
+    if os.geteuid() != 0:
+        _unavailable("scripts/testhosts.sh needs root")
+    up = subprocess.run(
+        ["bash", str(SCRIPT), "up", str(max(count, have))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if up.returncode != 0:
+        _unavailable(f"scripts/testhosts.sh up failed: {up.stderr.strip()[-800:]}")
+
+
+def make_classroom(count: int = 3) -> Classroom:
+    _ensure_up(count)
+    env = _read_env(STATE / "hosts.env")
+    n = int(env["LABUP_TESTHOSTS_COUNT"])
+    key = Path(env["LABUP_TESTHOSTS_KEY"])
+    known = Path(env["LABUP_TESTHOSTS_KNOWN_HOSTS"])
+    base = int(env["LABUP_TESTHOSTS_BASE_PORT"])
+    learners = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+
+    def host(name: str, port: int, vars_: dict[str, Any]) -> Host:
+        return Host(
+            name=name, address="127.0.0.1", port=port, user="root", key=key,
+            known_hosts=known, vars=vars_,
+        )
+
+    good = tuple(
+        host(
+            f"h{k}",
+            base + k,
+            {"learner": learners[(k - 1) % len(learners)], "port_offset": k * 10,
+             "labup_dir": str(STATE / f"h{k}" / "labup")},
+        )
+        for k in range(1, n + 1)
+    )
+    broken = (
+        host("hdown", int(env["LABUP_TESTHOSTS_DOWN_PORT"]), {"learner": "down"}),
+        host("hbadkey", int(env["LABUP_TESTHOSTS_BADKEY_PORT"]), {"learner": "badkey"}),
+        host("hnodocker", int(env["LABUP_TESTHOSTS_NODOCKER_PORT"]), {"learner": "nodocker"}),
+    )
+    return Classroom(state=STATE, count=n, env=env, good=good, broken=broken)
+
+
+@pytest.fixture(scope="session")
+def classroom() -> Iterator[Classroom]:
+    """The real SSH test hosts, with the busybox test image on every good host."""
+    room = make_classroom(3)
+    try:
+        from conftest import build_busybox_image
+
+        for h in room.good:
+            client = room.client(h.name)
+            if not client.images.list(name=TEST_IMAGE):
+                build_busybox_image(client, TEST_IMAGE)
+        yield room
+    finally:
+        room.close()
