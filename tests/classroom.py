@@ -66,7 +66,10 @@ class Classroom:
         return Inventory(
             path=path or self.inventory_path,
             hosts=hosts,
-            groups={"class": tuple(h.name for h in self.good), "broken": ("hdown", "hbadkey", "hnodocker")},
+            groups={
+                "class": tuple(h.name for h in self.good),
+                "broken": ("hdown", "hbadkey", "hnodocker"),
+            },
         )
 
     def client(self, name: str) -> Any:

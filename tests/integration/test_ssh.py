@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from classroom import TEST_IMAGE, Classroom
+
 from labspec.errors import EngineUnreachable
 from provisioner.ssh import (
     HostKeyError,
