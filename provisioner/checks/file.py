@@ -124,7 +124,7 @@ def check_file(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
             want = str(spec[field_name])
             if want not in (ident, name):
                 return failed(f"{label} {field_name} is {name} ({ident}), expected {want}")
-            found.append(f"{field_name} {name}")
+            found.append(f"{field_name} {name if name != 'UNKNOWN' else ident}")
     if needs_content:
         pattern = regex(str(spec["content_regex"]), "content_regex")
         if facts.content is None:
