@@ -1,0 +1,496 @@
+"""Rules the schema cannot express, reported in the same located format.
+
+They run on the built :class:`~labspec.model.Lab` (every value already has its final type)
+and locate each problem through the :class:`~labspec.loader.Document` it came from:
+
+- references resolve: images, networks, volumes, containers (depends_on, checks), check ids;
+- no cycles: depends_on and check ``needs`` (the cycle is named: ``a -> b -> a``);
+- image references, subnets and addresses are well formed; subnets do not overlap;
+- two containers do not publish the same host port (same address and protocol);
+- binds stay inside the lab folder, and privileged or host-network containers are refused,
+  unless the user passes ``--allow-unsafe``;
+- files the lab names (build contexts, Dockerfiles, binds, instructions, solution) exist;
+- inside a check's type mapping, fields named ``container``/``from``/``to``/``volume`` name a
+  container (or volume) of the lab, and fields ending in ``regex`` compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from labspec.errors import Problem
+from labspec.loader import Document, JsonPath
+from labspec.model import Container, Lab, Port
+
+# The Docker distribution reference grammar (docker/distribution reference/regexp.go).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+UNSAFE_HINT = "pass --allow-unsafe if you trust this lab"
+_ALL_ADDRESSES = ("0.0.0.0", "::", "")  # noqa: S104 - compared, never bound
+
+
+def check_params(doc: Document) -> list[Problem]:
+    """Defaults fit their type; enums have choices and the default is one of them."""
+    problems: list[Problem] = []
+    params = doc.data.get("params") or {}
+    for name, spec in params.items():
+        path: JsonPath = ("params", name)
+        kind = spec.get("type")
+        default = spec.get("default")
+        choices = spec.get("choices")
+        if kind == "enum" and not choices:
+            problems.append(doc.problem(path, "an enum param needs `choices`", key=True))
+        if kind != "enum" and choices is not None:
+            problems.append(
+                doc.problem(
+                    (*path, "choices"), f"`choices` only applies to enum params, not {kind}"
+                )
+            )
+        if default is None:
+            continue
+        wrong = (
+            (kind == "integer" and (isinstance(default, bool) or not isinstance(default, int)))
+            or (kind == "boolean" and not isinstance(default, bool))
+            or (kind in ("string", "enum") and not isinstance(default, str))
+        )
+        if wrong:
+            problems.append(doc.problem((*path, "default"), f"default {default!r} is not a {kind}"))
+        elif kind == "enum" and choices and default not in choices:
+            problems.append(
+                doc.problem(
+                    (*path, "default"),
+                    f"default {default!r} is not one of the choices {', '.join(map(str, choices))}",
+                )
+            )
+    return problems
+
+
+def check_lab(lab: Lab, doc: Document, *, allow_unsafe: bool = False) -> list[Problem]:
+    """Every semantic problem of a built lab, sorted by position."""
+    rules = _Rules(lab, doc, allow_unsafe)
+    rules.images()
+    rules.networks()
+    for container in lab.containers:
+        rules.container(container)
+    rules.ports()
+    rules.depends_on()
+    rules.checks()
+    rules.files()
+    return sorted(rules.problems, key=lambda p: (p.line, p.column))
+
+
+def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """One cycle of a directed graph as ``[a, b, a]``, or None. Nodes in insertion order."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _suggest(name: str, valid: Iterable[str], what: str) -> str:
+    names = sorted(valid)
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"{what} of this lab: {', '.join(names)}" if names else f"this lab declares no {what}"
+
+
+class _Rules:
+    def __init__(self, lab: Lab, doc: Document, allow_unsafe: bool) -> None:
+        self.lab = lab
+        self.doc = doc
+        self.allow_unsafe = allow_unsafe
+        self.problems: list[Problem] = []
+        self.container_names = {c.name for c in lab.containers}
+        self.network_names = {n.name for n in lab.networks}
+        self.volume_names = {v.name for v in lab.volumes}
+
+    def add(self, path: JsonPath, message: str, hint: str | None = None, key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, hint=hint, key=key))
+
+    def raw(self, path: JsonPath) -> Any:
+        value: Any = self.doc.data
+        for part in path:
+            if isinstance(value, dict) and isinstance(part, str):
+                value = value.get(part)
+            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+                value = value[part]
+            else:
+                return None
+        return value
+
+    # -- images -------------------------------------------------------------------
+    def images(self) -> None:
+        for image in self.lab.images:
+            path: JsonPath = ("images", image.name)
+            if not IMAGE_REFERENCE.match(image.ref):
+                where = (*path, "ref") if self.raw((*path, "ref")) else path
+                self.add(where, f"{image.ref!r} is not a valid image reference", _REF_HINT)
+            if image.build is None:
+                continue
+            build_path: JsonPath = (*path, "build", "context")
+            context = image.build.context
+            if not self.inside_folder(context):
+                self.add(build_path, "the build context is outside the lab folder")
+            elif not context.is_dir():
+                self.add(build_path, f"build context {context} is not a folder")
+            elif not (context / image.build.dockerfile).is_file():
+                where = (*path, "build", "dockerfile")
+                self.add(
+                    where if self.raw(where) else build_path,
+                    f"no {image.build.dockerfile} in the build context {context}",
+                )
+
+    # -- networks -----------------------------------------------------------------
+    def networks(self) -> None:
+        seen: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+        for network in self.lab.networks:
+            path: JsonPath = ("networks", network.name)
+            if network.subnet is None:
+                if network.gateway is not None:
+                    self.add((*path, "gateway"), "a gateway needs a subnet")
+                continue
+            try:
+                subnet = ipaddress.ip_network(network.subnet, strict=True)
+            except ValueError as e:
+                hint = None
+                with contextlib.suppress(ValueError):
+                    hint = f"did you mean {ipaddress.ip_network(network.subnet, strict=False)}?"
+                self.add((*path, "subnet"), f"{network.subnet!r} is not a valid subnet: {e}", hint)
+                continue
+            for other, other_subnet in seen:
+                if subnet.overlaps(other_subnet):
+                    self.add(
+                        (*path, "subnet"),
+                        f"subnet {subnet} overlaps network {other!r} ({other_subnet})",
+                        "Docker refuses overlapping address pools: pick disjoint subnets",
+                    )
+            seen.append((network.name, subnet))
+            if network.gateway is not None:
+                self.address_in((*path, "gateway"), network.gateway, subnet)
+
+    def address_in(
+        self,
+        path: JsonPath,
+        address: str,
+        subnet: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    ) -> None:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            self.add(path, f"{address!r} is not an IP address")
+            return
+        if ip not in subnet:
+            self.add(path, f"{address} is not inside the subnet {subnet}")
+
+    # -- containers -----------------------------------------------------------------
+    def container(self, c: Container) -> None:
+        path: JsonPath = ("containers", c.name)
+        if c.image_key is None and not IMAGE_REFERENCE.match(c.image):
+            hint = _REF_HINT
+            if self.lab.images:
+                hint = _suggest(c.image, (i.name for i in self.lab.images), "images")
+            self.add(
+                (*path, "image"),
+                f"{c.image!r} is neither an images key nor an image reference",
+                hint,
+            )
+        self.attachments(c, path)
+        if c.network_mode is not None:
+            if c.networks:
+                self.add(
+                    (*path, "network_mode"),
+                    "a container with network_mode cannot join networks",
+                    "remove one of network_mode and networks",
+                    key=True,
+                )
+            if c.network_mode in ("host", "none") and c.ports:
+                self.add(
+                    (*path, "ports"),
+                    f"ports cannot be published with network_mode {c.network_mode}",
+                    key=True,
+                )
+            if c.network_mode == "host" and not self.allow_unsafe:
+                self.add(
+                    (*path, "network_mode"),
+                    "network_mode host shares the host's network with the container",
+                    UNSAFE_HINT,
+                )
+        if c.privileged and not self.allow_unsafe:
+            self.add(
+                (*path, "privileged"),
+                "a privileged container has full access to the host",
+                UNSAFE_HINT,
+            )
+        self.mounts(c, path)
+        for i, port in enumerate(c.ports):
+            for number, what in ((port.container, "container"), (port.host, "host")):
+                if number is not None and not 1 <= number <= 65535:
+                    self.add((*path, "ports", i), f"{what} port {number} is not in 1-65535")
+
+    def attachments(self, c: Container, path: JsonPath) -> None:
+        for i, att in enumerate(c.networks):
+            where: JsonPath = (
+                *path,
+                "networks",
+                i if isinstance(self.raw((*path, "networks")), list) else att.network,
+            )
+            if att.network not in self.network_names:
+                self.add(
+                    where,
+                    f"unknown network {att.network!r}",
+                    _suggest(att.network, self.network_names, "networks"),
+                    key=not isinstance(where[-1], int),
+                )
+                continue
+            if att.ipv4_address is None:
+                continue
+            network = next(n for n in self.lab.networks if n.name == att.network)
+            if network.subnet is None:
+                self.add(
+                    (*where, "ipv4_address"),
+                    "a fixed address needs a network with a `subnet`",
+                    f"give network {att.network!r} a subnet",
+                )
+                continue
+            try:
+                subnet = ipaddress.ip_network(network.subnet, strict=True)
+            except ValueError:
+                continue  # reported on the network
+            self.address_in((*where, "ipv4_address"), att.ipv4_address, subnet)
+
+    def mounts(self, c: Container, path: JsonPath) -> None:
+        targets: dict[str, int] = {}
+        for i, mount in enumerate(c.mounts):
+            where: JsonPath = (*path, "mounts", i)
+            if mount.target in targets:
+                self.add(
+                    (*where, "target"),
+                    f"{mount.target} is already a mount target (mounts[{targets[mount.target]}])",
+                )
+            targets.setdefault(mount.target, i)
+            if mount.size is not None and mount.type != "tmpfs":
+                self.add((*where, "size"), "size only applies to tmpfs mounts")
+            if mount.type == "volume" and mount.source not in self.volume_names:
+                self.add(
+                    (*where, "source"),
+                    f"unknown volume {mount.source!r}",
+                    _suggest(str(mount.source), self.volume_names, "volumes"),
+                )
+            if mount.type == "bind" and mount.source is not None:
+                self.bind((*where, "source"), mount.source)
+
+    def bind(self, path: JsonPath, source: str) -> None:
+        raw = str(self.raw(path) or "")
+        if raw.startswith(("/", "~")):
+            if not self.allow_unsafe:
+                self.add(
+                    path,
+                    f"bind of {source}: an absolute path reaches outside the lab folder",
+                    "use a path relative to the lab folder, or " + UNSAFE_HINT,
+                )
+            return
+        if not self.inside_folder(Path(source)):
+            if not self.allow_unsafe:
+                self.add(
+                    path,
+                    f"bind of {raw} leaves the lab folder ({source})",
+                    "binds stay inside the lab folder; " + UNSAFE_HINT,
+                )
+            return
+        if not Path(source).exists():
+            self.add(
+                path,
+                f"bind source {raw} does not exist in the lab folder",
+                "create it, or fix the path (relative to the lab folder)",
+            )
+
+    def inside_folder(self, path: Path) -> bool:
+        return path == self.lab.folder or path.is_relative_to(self.lab.folder)
+
+    def ports(self) -> None:
+        taken: dict[tuple[int, str, str], tuple[str, str, int]] = {}
+        for c in self.lab.containers:
+            for i, port in enumerate(c.ports):
+                if port.host is None:
+                    continue
+                clash = self.clash(taken, port)
+                if clash is not None:
+                    other, ip, index = clash
+                    who = f"container {other!r}" if other != c.name else "this container"
+                    self.add(
+                        ("containers", c.name, "ports", i),
+                        f"host port {port.host}/{port.protocol} on {port.host_ip} is already "
+                        f"published by {who} (ports[{index}] on {ip})",
+                        "each host port can be published once; pick another, or make it a param",
+                    )
+                else:
+                    taken[(port.host, port.protocol, port.host_ip)] = (c.name, port.host_ip, i)
+
+    @staticmethod
+    def clash(
+        taken: Mapping[tuple[int, str, str], tuple[str, str, int]], port: Port
+    ) -> tuple[str, str, int] | None:
+        for (host, protocol, ip), owner in taken.items():
+            if (
+                host == port.host
+                and protocol == port.protocol
+                and (ip == port.host_ip or ip in _ALL_ADDRESSES or port.host_ip in _ALL_ADDRESSES)
+            ):
+                return owner
+        return None
+
+    def depends_on(self) -> None:
+        graph: dict[str, list[str]] = {}
+        for c in self.lab.containers:
+            graph[c.name] = []
+            raw = self.raw(("containers", c.name, "depends_on"))
+            for i, dep in enumerate(c.depends_on):
+                where: JsonPath = (
+                    "containers",
+                    c.name,
+                    "depends_on",
+                    i if isinstance(raw, list) else dep.container,
+                )
+                if dep.container == c.name:
+                    self.add(
+                        where,
+                        f"container {c.name!r} depends on itself",
+                        key=not isinstance(where[-1], int),
+                    )
+                elif dep.container not in self.container_names:
+                    self.add(
+                        where,
+                        f"unknown container {dep.container!r}",
+                        _suggest(dep.container, self.container_names, "containers"),
+                        key=not isinstance(where[-1], int),
+                    )
+                else:
+                    graph[c.name].append(dep.container)
+        cycle = find_cycle(graph)
+        if cycle:
+            self.add(
+                ("containers", cycle[0], "depends_on"),
+                "depends_on cycle: " + " -> ".join(cycle),
+                "no container can start first: remove one of these dependencies",
+                key=True,
+            )
+
+    # -- checks ---------------------------------------------------------------------
+    def checks(self) -> None:
+        ids: dict[str, int] = {}
+        for i, check in enumerate(self.lab.checks):
+            if check.id in ids:
+                self.add(
+                    ("checks", i, "id"),
+                    f"duplicate check id {check.id!r} (also checks[{ids[check.id]}])",
+                )
+            ids.setdefault(check.id, i)
+        graph: dict[str, list[str]] = {}
+        for i, check in enumerate(self.lab.checks):
+            graph.setdefault(check.id, [])
+            for j, need in enumerate(check.needs):
+                where: JsonPath = ("checks", i, "needs", j)
+                if need == check.id:
+                    self.add(where, f"check {check.id!r} needs itself")
+                elif need not in ids:
+                    self.add(where, f"unknown check id {need!r}", _suggest(need, ids, "check ids"))
+                else:
+                    graph[check.id].append(need)
+            self.fields(check.type, check.spec, ("checks", i, check.type))
+        cycle = find_cycle(graph)
+        if cycle:
+            self.add(
+                ("checks", ids[cycle[0]], "needs"),
+                "needs cycle: " + " -> ".join(cycle),
+                "no check can run first: remove one of these needs",
+                key=True,
+            )
+
+    def fields(self, name: str, value: Any, path: JsonPath) -> None:
+        """Walk a check's type mapping: container names, volume names and regexes."""
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(item, str):
+                    self.field(str(key), item, (*path, key))
+                else:
+                    self.fields(str(key), item, (*path, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.fields(name, item, (*path, i))
+
+    def field(self, key: str, value: str, path: JsonPath) -> None:
+        if key in ("container", "from") or (key == "to" and not any(ch in value for ch in ".:")):
+            if value not in self.container_names:
+                self.add(
+                    path,
+                    f"unknown container {value!r}",
+                    _suggest(value, self.container_names, "containers"),
+                )
+        elif key == "volume" and value not in self.volume_names:
+            self.add(
+                path, f"unknown volume {value!r}", _suggest(value, self.volume_names, "volumes")
+            )
+        elif key.endswith("regex"):
+            try:
+                re.compile(value)
+            except (re.error, OverflowError, RecursionError) as e:
+                self.add(
+                    path, f"{key} does not compile: {e}", "a Python regular expression (re module)"
+                )
+
+    # -- files ----------------------------------------------------------------------
+    def files(self) -> None:
+        if self.lab.instructions is not None:
+            self.file(("instructions",), self.lab.instructions, "instructions")
+        solution = self.lab.solution
+        if solution is not None and solution.script is not None:
+            where: JsonPath = (
+                ("solution", "script")
+                if isinstance(self.raw(("solution",)), dict)
+                else ("solution",)
+            )
+            self.file(where, solution.script, "solution script")
+
+    def file(self, path: JsonPath, file: Path, what: str) -> None:
+        if not self.inside_folder(file):
+            self.add(path, f"the {what} is outside the lab folder")
+        elif not file.is_file():
+            self.add(path, f"{what} {file} does not exist")
+
+
+_REF_HINT = (
+    "an image reference is lowercase, like `busybox`, `python:3.11-slim` or `ghcr.io/org/app:1.0`"
+)
