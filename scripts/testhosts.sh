@@ -28,6 +28,7 @@ BADKEY_PORT=22290
 NODOCKER_PORT=22291
 GPU_HOST=h2
 MAX_HOSTS=20
+LAYOUT=2  # bump when a host's setup changes: `up` then restarts hosts made by an older layout
 
 log() { printf 'testhosts: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -118,6 +119,13 @@ case "$*" in
 esac
 EOF
     chmod 755 "$bin/nvidia-smi"
+    cat >"$bin/nvidia-container-runtime-hook" <<'EOF'
+#!/bin/sh
+# Fake OCI prestart hook for labup's test GPU host: accept the container, change nothing.
+cat >/dev/null
+exit 0
+EOF
+    chmod 755 "$bin/nvidia-container-runtime-hook"
 }
 
 write_sshd() {  # write_sshd NAME PORT DOCKER_SOCK [PATH-PREFIX]
@@ -173,7 +181,16 @@ start_host() {  # start_host hK: netns + veth + dockerd + sshd
     ip -n "$ns" link set "lth${k}b" up
     ip -n "$ns" link set lo up
     echo '{}' >"$dir/daemon.json"
-    setsid nsenter --net="/var/run/netns/$ns" dockerd \
+    local extra=() dpath="$PATH"
+    if [ "$h" = "$GPU_HOST" ]; then
+        # A fake GPU: dockerd registers its "nvidia" device driver when it finds
+        # nvidia-container-runtime-hook on its PATH (the fake one accepts and does nothing),
+        # and `docker info` lists an nvidia runtime (plain runc here).
+        write_fake_nvidia_smi "$dir/bin"
+        dpath="$dir/bin:$PATH"
+        extra=(--add-runtime "nvidia=$(command -v runc)")
+    fi
+    PATH="$dpath" setsid nsenter --net="/var/run/netns/$ns" dockerd "${extra[@]}" \
         --config-file "$dir/daemon.json" \
         --data-root "$dir/data" --exec-root "$dir/exec" \
         -H "unix://$dir/docker.sock" --pidfile "$dir/docker.pid" \
@@ -181,10 +198,8 @@ start_host() {  # start_host hK: netns + veth + dockerd + sshd
         --storage-driver overlay2 --log-level warn \
         >"$dir/dockerd.log" 2>&1 </dev/null &
     local prefix=""
-    if [ "$h" = "$GPU_HOST" ]; then
-        write_fake_nvidia_smi "$dir/bin"
-        prefix="$dir/bin"
-    fi
+    [ "$h" = "$GPU_HOST" ] && prefix="$dir/bin"
+    echo "$LAYOUT" >"$dir/layout"
     write_sshd "$h" "$((BASE_PORT + k))" "$dir/docker.sock" "$prefix"
     start_sshd "$h"
 }
@@ -194,7 +209,8 @@ engine_up() { DOCKER_HOST="unix://$(host_dir "$1")/docker.sock" timeout 5 docker
 host_healthy() {
     local h="$1" dir
     dir="$(host_dir "$h")"
-    pid_alive "$dir/sshd.pid" sshd && pid_alive "$dir/docker.pid" dockerd && engine_up "$h"
+    [ "$(cat "$dir/layout" 2>/dev/null)" = "$LAYOUT" ] &&
+        pid_alive "$dir/sshd.pid" sshd && pid_alive "$dir/docker.pid" dockerd && engine_up "$h"
 }
 
 known_hosts_line() {  # known_hosts_line PORT KEYFILE.pub
