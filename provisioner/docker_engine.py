@@ -40,9 +40,10 @@ class Observed:
 
     @property
     def health(self) -> str | None:
-        for word in ("healthy", "unhealthy", "health: starting"):
-            if f"({word})" in self.status:
-                return "starting" if word.startswith("health") else word
+        for marker, health in (("(healthy)", "healthy"), ("(unhealthy)", "unhealthy"),
+                               ("(health: starting)", "starting")):
+            if marker in self.status:
+                return health
         return None
 
     @property
