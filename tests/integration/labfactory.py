@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,8 @@ def purge(client: Any, lab_key: str) -> None:
     for c in client.api.containers(all=True, filters=flt):
         client.api.remove_container(c["Id"], force=True, v=True)
     for n in client.api.networks(filters=flt):
-        try:
+        with contextlib.suppress(Exception):
             client.api.remove_network(n["Id"])
-        except Exception:
-            pass
     for v in (client.api.volumes(filters=flt) or {}).get("Volumes") or []:
         client.api.remove_volume(v["Name"], force=True)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labfactory import make_lab, on, purge, service, with_container, leftovers
+from labfactory import leftovers, make_lab, on, purge, service, with_container
 
 from labspec.model import (
     Dependency,
@@ -103,7 +103,7 @@ def test_up_realizes_every_field_and_second_up_does_nothing(
     mounts = {m["Destination"]: m for m in info["Mounts"]}
     assert mounts["/www"]["Type"] == "bind" and not mounts["/www"]["RW"]
     assert mounts["/data"]["Name"] == f"{key}-data"
-    tmpfs = [m for m in host["Mounts"] if m["Type"] == "tmpfs"][0]
+    tmpfs = next(m for m in host["Mounts"] if m["Type"] == "tmpfs")
     assert tmpfs["TmpfsOptions"]["SizeBytes"] == 4 * 1024 * 1024
     nets = info["NetworkSettings"]["Networks"]
     assert set(nets) == {f"{key}-front", f"{key}-back"}
@@ -152,7 +152,8 @@ def test_depends_on_waits_for_healthy_and_completed(
 ) -> None:
     db = service(
         "db",
-        command=("sh", "-c", "trap 'exit 0' TERM INT; sleep 1; touch /tmp/ready; sleep 3600 & wait"),
+        command=("sh", "-c",
+                 "trap 'exit 0' TERM INT; sleep 1; touch /tmp/ready; sleep 3600 & wait"),
         healthcheck=Healthcheck(("CMD", "test", "-f", "/tmp/ready"), interval=0.3, timeout=2,
                                 retries=20),
     )
@@ -185,10 +186,12 @@ def test_status_lists_instances_with_state_and_health(
     found = {s.instance: s for s in lifecycle.status(engine, key)}
     assert set(found) == {"default", "alice"}
     assert found["default"].state == "running"
-    web = [c for c in found["default"].containers if c.key == "web"][0]
+    web = next(c for c in found["default"].containers if c.key == "web")
     assert web.health == "healthy" and web.state == "running"
     assert found["alice"].state == "degraded"
-    assert {c.name for c in found["alice"].containers} == {f"{key}-alice-web", f"{key}-alice-worker"}
+    assert {c.name for c in found["alice"].containers} == {
+        f"{key}-alice-web", f"{key}-alice-worker"
+    }
     everything = {(s.lab, s.instance) for s in lifecycle.status(engine)}
     assert {(key, "default"), (key, "alice")} <= everything
     # a stopped container is replaced by the next up
