@@ -1,0 +1,165 @@
+"""The volume persistence check across a container replacement, and the probe itself."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from labspec.errors import EngineError
+from labspec.model import Check, Container, Lab, Volume
+from provisioner.checks import run_checks
+from provisioner.connect import connect
+from provisioner.labels import MANAGED
+from provisioner.probe import PROBE_IMAGE, ensure_probe_image, run_probe
+
+pytestmark = pytest.mark.docker
+
+IDLE = "trap 'exit 0' TERM INT; sleep 3600 & wait"
+
+
+@pytest.fixture
+def engine() -> Iterator[Any]:
+    eng = connect(None)
+    yield eng
+    eng.close()
+
+
+def _lab(key: str, checks: tuple[Check, ...]) -> Lab:
+    return Lab(
+        api_version="labup/v1",
+        id=None,
+        name=key,
+        title="volume",
+        description="",
+        path=Path("/nonexistent/lab.yaml"),
+        folder=Path("/nonexistent"),
+        volumes=(Volume("data"),),
+        containers=(Container("db", image="x"),),
+        checks=checks,
+    )
+
+
+def test_volume_check_sees_data_survive_a_replaced_container(
+    docker_client: Any, test_image: str, engine: Any
+) -> None:
+    key = f"vol{uuid.uuid4().hex[:8]}"
+    labels = {MANAGED: "true", "labup.test": key}
+    volume = docker_client.volumes.create(f"{key}-data", labels=labels)
+    check = Check("persist", "volume", {"volume": "data", "container": "db", "path": "/data"})
+    lab = _lab(key, (check,))
+    mounts = {volume.name: {"bind": "/data", "mode": "rw"}}
+    created: list[Any] = []
+    try:
+        first = docker_client.containers.run(
+            test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, volumes=mounts,
+            detach=True,
+        )
+        created.append(first)
+        before = run_checks(engine, lab).results[0]
+        assert before.status == "pass", before.message
+        assert f"{key}-db writes /data into volume {key}-data" in before.message
+        assert "survived" not in before.message
+
+        first.remove(force=True)  # replace the container, keep the volume
+        second = docker_client.containers.run(
+            test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, volumes=mounts,
+            detach=True,
+        )
+        created.append(second)
+        after = run_checks(engine, lab).results[0]
+        assert after.status == "pass", after.message
+        assert f"earlier container ({first.id[:12]}) survived its replacement" in after.message
+    finally:
+        for cont in created:
+            with contextlib.suppress(docker.errors.NotFound):  # the first one is gone already
+                cont.remove(force=True)
+        volume.remove(force=True)
+
+
+def test_volume_check_fails_when_the_container_writes_outside_the_volume(
+    docker_client: Any, test_image: str, engine: Any
+) -> None:
+    key = f"vol{uuid.uuid4().hex[:8]}"
+    labels = {MANAGED: "true", "labup.test": key}
+    volume = docker_client.volumes.create(f"{key}-data", labels=labels)
+    lab = _lab(
+        key,
+        (
+            Check("unmounted", "volume", {"volume": "data", "container": "db"}),
+            Check("wrong-path", "volume", {"volume": "data", "container": "db", "path": "/srv"}),
+            Check("no-volume", "volume", {"volume": "nope"}),
+        ),
+    )
+    cont = docker_client.containers.run(
+        test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, detach=True,
+        volumes={volume.name: {"bind": "/data", "mode": "rw"}},
+    )
+    bare = None
+    try:
+        results = {r.id: r for r in run_checks(engine, lab).results}
+        assert results["wrong-path"].status == "fail"
+        assert f"mounts volume {key}-data at /data, not at /srv" in results["wrong-path"].message
+        assert results["no-volume"].status == "fail"
+        assert f"volume {key}-nope does not exist" in results["no-volume"].message
+        assert results["unmounted"].status == "pass"
+
+        cont.remove(force=True)
+        bare = docker_client.containers.run(
+            test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, detach=True
+        )
+        result = run_checks(engine, lab, only=("unmounted",)).results[0]
+        assert result.status == "fail"
+        assert f"{key}-db does not mount volume {key}-data" in result.message
+    finally:
+        cont.remove(force=True) if bare is None else bare.remove(force=True)
+        volume.remove(force=True)
+
+
+def test_probe_image_is_built_locally_and_labelled(docker_client: Any) -> None:
+    assert ensure_probe_image(docker_client) == PROBE_IMAGE
+    image = docker_client.images.get(PROBE_IMAGE)
+    assert image.labels.get(MANAGED) == "true"
+    assert image.labels.get("labup.kind") == "probe"
+
+
+def test_probe_returns_output_and_exit_code_and_leaves_nothing(docker_client: Any) -> None:
+    probes = {"label": "labup.kind=probe"}
+    before = {c.id for c in docker_client.containers.list(all=True, filters=probes)}
+    result = run_probe(docker_client, ["sh", "-c", "echo out; echo err >&2; exit 4"])
+    assert (result.rc, result.stdout, result.stderr) == (4, "out\n", "err\n")
+    after = {c.id for c in docker_client.containers.list(all=True, filters=probes)}
+    assert after <= before
+
+
+def test_probe_times_out_with_code_124(docker_client: Any) -> None:
+    result = run_probe(docker_client, ["sleep", "30"], timeout=1)
+    assert result.rc == 124
+    assert "probe timed out after 1s" in result.stderr
+
+
+def test_probe_reads_a_volume_read_only(docker_client: Any, test_image: str) -> None:
+    name = f"probe{uuid.uuid4().hex[:8]}"
+    volume = docker_client.volumes.create(name, labels={MANAGED: "true"})
+    try:
+        docker_client.containers.run(
+            test_image, ["sh", "-c", "echo kept > /v/f"], remove=True,
+            volumes={name: {"bind": "/v", "mode": "rw"}},
+        )
+        mount = {"type": "volume", "source": name, "target": "/m", "read_only": True}
+        result = run_probe(docker_client, ["sh", "-c", "cat /m/f; echo x > /m/g"], mounts=[mount])
+        assert result.stdout == "kept\n"
+        assert result.rc != 0 and "Read-only file system" in result.stderr
+    finally:
+        volume.remove(force=True)
+
+
+def test_probe_joining_a_missing_container_is_an_engine_error(docker_client: Any) -> None:
+    with pytest.raises(EngineError, match=r"cannot (create|start) a probe") as info:
+        run_probe(docker_client, ["true"], network_mode=f"container:nope-{uuid.uuid4().hex[:6]}")
+    assert "nope-" in str(info.value)
