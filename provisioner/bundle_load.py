@@ -52,6 +52,32 @@ class LoadResult:
     def sent_nothing(self) -> bool:
         return self.bytes_sent == 0
 
+    def summary(self) -> str:
+        """One line for people: what was loaded, tagged, already there, and the bytes sent."""
+        parts = []
+        if self.loaded:
+            parts.append(f"loaded {', '.join(self.loaded)}")
+        if self.tagged:
+            parts.append(f"tagged {', '.join(self.tagged)}")
+        if self.present:
+            parts.append(f"{len(self.present)} already present")
+        sent = f"sent {self.bytes_sent / 1e6:.1f} MB" if self.bytes_sent else "sent nothing"
+        if self.bytes_skipped:
+            sent += f" (skipped {self.bytes_skipped / 1e6:.1f} MB of layers it had)"
+        return f"{'; '.join(parts) or 'nothing to load'}; {sent} in {self.seconds:.1f}s"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "loaded": list(self.loaded),
+            "tagged": list(self.tagged),
+            "present": list(self.present),
+            "bytes_sent": self.bytes_sent,
+            "bytes_skipped": self.bytes_skipped,
+            "seconds": round(self.seconds, 3),
+            "attempts": self.attempts,
+        }
+
 
 @dataclass(frozen=True)
 class LoadPlan:

@@ -1,0 +1,311 @@
+"""``labup bundle``: offline course bundles (write, inspect, load on one engine or a fleet).
+
+    labup bundle 1 2 3 -o course.tar       # same as `labup bundle create 1 2 3 -o course.tar`
+    labup bundle inspect course.tar [--verify]
+    labup bundle load course.tar [--host URL | -i room.yml]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from labspec.errors import EXIT_FAILED, UserInputError
+from labspec.model import Lab
+from provisioner import cli_options as opt
+
+SUBCOMMANDS = ("create", "inspect", "load")
+
+
+class _BundleGroup(TyperGroup):
+    """``labup bundle 5 6 -o x.tar`` means ``labup bundle create 5 6 -o x.tar``."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["create", *args]
+        return super().resolve_command(ctx, args)
+
+
+bundle_app = typer.Typer(
+    cls=_BundleGroup,
+    name="bundle",
+    help="Offline course bundles: labs and their images in one verified tar, for classrooms "
+    "without internet.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+LABS_ARG = typer.Argument(..., help="Lab numbers, folders or spec files.", metavar="LAB...")
+BUNDLE_ARG = typer.Argument(..., help="The bundle file.")
+VERIFY = typer.Option(False, "--verify", help="Also check every sha256 sum.")
+OUTPUT = typer.Option(..., "--output", "-o", help="The bundle file to write (a tar).")
+IMAGE = typer.Option(
+    None, "--image", help="Also include this image reference (repeatable).", metavar="REF"
+)
+LIMIT = typer.Option(None, "--limit", "-l", help="Only these hosts or groups of the inventory.")
+PARALLEL = typer.Option(
+    None, "--parallel", min=1, max=64, help="Hosts loading at once (default: the inventory's)."
+)
+ALL_IMAGES = typer.Option(
+    False, "--all", help="Send every image of the bundle, even those the engine has."
+)
+
+
+def _mb(n: int) -> str:
+    """A byte count for people: ``812 B``, ``4.1 kB``, ``2.3 MB``, ``1.20 GB``."""
+    if n < 1000:
+        return f"{n} B"
+    if n < 1_000_000:
+        return f"{n / 1e3:.1f} kB"
+    if n < 1_000_000_000:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e9:.2f} GB"
+
+
+def _emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _load_labs(refs: list[str], sets: list[str] | None) -> list[Lab]:
+    import labspec
+    from labspec.catalog import resolve_lab_path
+
+    params: dict[str, str] = {}
+    for item in sets or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
+        params[name] = value
+    return [labspec.load_lab(resolve_lab_path(ref), params=params or None) for ref in refs]
+
+
+class _Bar:
+    """Progress on stderr: a rich bar on a terminal, nothing otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        self._label = label
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                console=Console(file=sys.stderr),
+                transient=True,
+            )
+
+    def __enter__(self) -> _Bar:
+        if self._progress is not None:
+            self._progress.start()
+            self._task = self._progress.add_task(self._label, total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, done: int, total: int | None = None, label: str | None = None) -> None:
+        if self._progress is not None:
+            self._progress.update(
+                self._task, completed=done, total=total, description=label or self._label
+            )
+
+
+def _fleet_progress(ctx: Any) -> Any:
+    """A load progress callback that shows ``loading [####------] 40% 1.2/3.0 MB`` as the
+    host's step in the fleet's live view, at most a few times a second."""
+    state = {"shown": -1, "at": 0.0}
+    lock = threading.Lock()
+
+    def show(sent: int, total: int) -> None:
+        pct = int(100 * sent / total) if total else 100
+        now = time.monotonic()
+        with lock:
+            if pct == state["shown"] or (now - state["at"] < 0.2 and pct < 100):
+                return
+            state["shown"], state["at"] = pct, now
+        bar = "#" * (pct // 10) + "-" * (10 - pct // 10)
+        ctx.step(f"loading [{bar}] {pct:3d}% {_mb(sent)}/{_mb(total)}")
+
+    return show
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``labup bundle create|inspect|load``."""
+
+    @bundle_app.command("create")
+    def create_cmd(
+        labs: list[str] = LABS_ARG,
+        output: Path = OUTPUT,
+        image: list[str] | None = IMAGE,
+        sets: list[str] | None = opt.SET,
+        host: str | None = opt.HOST,
+        json_out: bool = opt.JSON,
+    ) -> None:
+        """Pack labs (specs, files, every image they need) into one verified tar."""
+        from provisioner.bundle_write import write_bundle
+        from provisioner.connect import connect
+
+        loaded = _load_labs(labs, sets)
+        engine = connect(host)
+        try:
+            with _Bar("writing") as bar:
+                manifest = write_bundle(
+                    engine.client,
+                    loaded,
+                    output,
+                    images=image or [],
+                    progress=lambda what, n: bar.update(n, label=what),
+                )
+        finally:
+            engine.close()
+        size = output.stat().st_size
+        if json_out:
+            from provisioner.bundle import describe
+
+            _emit_json(describe(manifest, path=output, size=size))
+            return
+        print(
+            f"{output}: {len(manifest.labs)} lab(s), {len(manifest.images)} image(s), "
+            f"{_mb(size)}, {len(manifest.members)} members, checksums verified"
+        )
+        for img in manifest.images:
+            print(f"  {', '.join(img.tags)}  {img.short_id}  {_mb(img.size)}")
+
+    @bundle_app.command("inspect")
+    def inspect_cmd(
+        path: Path = BUNDLE_ARG,
+        verify: bool = VERIFY,
+        json_out: bool = opt.JSON,
+    ) -> None:
+        """Show what a bundle holds: labs, images, sizes, and which labs use which image."""
+        from provisioner.bundle import Bundle, describe
+
+        with Bundle.open(path) as bundle:
+            checked = bundle.verify() if verify else None
+            doc = describe(bundle.manifest, path=path, size=path.stat().st_size)
+        doc["verified"] = checked is not None
+        if json_out:
+            _emit_json(doc)
+            return
+        print(f"{path}: {doc['format']}, written {doc['created']} by labup {doc['labup_version']}")
+        print(
+            f"  {_mb(doc['bytes'])} in {doc['members']} members; "
+            f"image data {_mb(doc['images_bytes'])}"
+        )
+        print("labs:")
+        for lab in doc["labs"]:
+            number = f"{lab['id']:>3}" if lab["id"] is not None else "  -"
+            print(f"  {number}  {lab['key']:<24} {lab['title']}  ({_mb(lab['files_bytes'])} files)")
+            for ref in lab["images"]:
+                print(f"         uses {ref}")
+        print("images:")
+        for img in doc["images"]:
+            labs = ", ".join(img["labs"]) or "(extra)"
+            short = img["id"].split(":", 1)[-1][:12]
+            print(f"  {', '.join(img['tags'])}  {short}  {_mb(img['size'])}  for {labs}")
+            for digest in img["repo_digests"]:
+                print(f"      {digest}")
+        if checked is not None:
+            print(f"checksums: all {doc['members']} members verified ({_mb(checked)} read)")
+
+    @bundle_app.command("load")
+    def load_cmd(
+        path: Path = BUNDLE_ARG,
+        host: str | None = opt.HOST,
+        inventory: Path | None = opt.INVENTORY,
+        limit: list[str] | None = LIMIT,
+        parallel: int | None = PARALLEL,
+        all_images: bool = ALL_IMAGES,
+        json_out: bool = opt.JSON,
+    ) -> None:
+        """Load the images an engine lacks (compared by image ID) from a verified bundle."""
+        from provisioner.bundle import Bundle
+
+        with Bundle.open(path) as bundle:  # refuse a bad bundle before touching any engine
+            bundle.verify()
+        if inventory is not None:
+            if host:
+                raise UserInputError("give --host or --inventory, not both")
+            _load_fleet(path, inventory, limit, parallel, all_images, json_out)
+            return
+        _load_one(path, host, all_images, json_out)
+
+    app.add_typer(bundle_app, name="bundle")
+
+
+def _load_one(path: Path, host: str | None, all_images: bool, json_out: bool) -> None:
+    from provisioner.bundle_load import load_bundle_into
+    from provisioner.connect import connect
+
+    engine = connect(host)
+    try:
+        with _Bar("loading") as bar:
+            result = load_bundle_into(
+                engine.client,
+                path,
+                host=engine.host_label,
+                verify=False,  # verified just before
+                only_missing=not all_images,
+                progress=lambda sent, total: bar.update(sent, total),
+            )
+    finally:
+        engine.close()
+    if json_out:
+        _emit_json(result.as_dict())
+        return
+    print(f"{result.host}: {result.summary()}")
+
+
+def _load_fleet(
+    path: Path,
+    inventory_path: Path,
+    limit: list[str] | None,
+    parallel: int | None,
+    all_images: bool,
+    json_out: bool,
+) -> None:
+    import labspec
+    from provisioner.bundle_load import load_bundle_into
+    from provisioner.fleet import HostContext, run_fleet, select_hosts
+    from provisioner.live import make_view, print_summary
+
+    inventory = labspec.load_inventory(inventory_path)
+    hosts = select_hosts(inventory, limit)
+    if not hosts:
+        raise UserInputError(f"no host of {inventory_path} is selected")
+
+    def action(ctx: HostContext) -> Any:
+        ctx.step("comparing image IDs")
+        return load_bundle_into(
+            getattr(ctx.engine, "client", ctx.engine),
+            path,
+            host=ctx.host.name,
+            verify=False,  # verified once for the whole fleet
+            only_missing=not all_images,
+            progress=_fleet_progress(ctx),
+        )
+
+    out = sys.stderr if json_out else sys.stdout
+    with make_view([h.name for h in hosts], title=f"bundle load {path.name}", stream=out) as view:
+        result = run_fleet(hosts, action, parallel=parallel or inventory.parallelism, view=view)
+    if json_out:
+        doc = result.as_dict()
+        for entry, outcome in zip(doc["hosts"], result.outcomes, strict=True):
+            entry["load"] = outcome.result.as_dict() if outcome.result is not None else None
+        _emit_json(doc)
+    else:
+        print_summary(result, command="bundle load", stream=out)
+    if result.failed:
+        raise typer.Exit(EXIT_FAILED)
