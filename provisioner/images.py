@@ -202,7 +202,7 @@ def build_image(
             if line.startswith("Step ") and " : " in line:
                 current_step = line.strip()
                 step_output = []
-            elif line.strip() and not line.startswith(" ---> "):
+            elif line.strip() and not line.startswith((" ---> ", "Removing intermediate")):
                 step_output.append(line.rstrip())
             output.append(line.rstrip())
             if line.strip():
