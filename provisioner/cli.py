@@ -21,6 +21,7 @@ from labspec.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, LabupError
 COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli_spec",
     "provisioner.cli_lifecycle",
+    "provisioner.cli_checks",
     "provisioner.cli_bundle",
 )
 

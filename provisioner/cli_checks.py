@@ -1,0 +1,112 @@
+"""``labup check LAB``: run a lab's checks and report (table, --json, --junit, --report).
+
+Exit codes: 0 when every check passes (or is skipped), 1 when any fails or is blocked,
+2 for bad input (spec, arguments), 3 when no engine answers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from labspec.errors import EXIT_FAILED, EXIT_OK, UserInputError
+from provisioner import cli_options as opt
+
+if TYPE_CHECKING:
+    from labspec.model import Lab
+    from provisioner.checks.results import CheckRun
+
+STAGES = {"env": ("env",), "task": ("task",), "all": ("env", "task")}
+
+STAGE = typer.Option(
+    "all", "--stage", help="Which checks: env (environment), task (the learner's work) or all."
+)
+ONLY = typer.Option(None, "--only", help="Run only this check id (repeatable); needs come along.")
+JUNIT = typer.Option(None, "--junit", help="Also write JUnit XML (for CI) to FILE.", metavar="FILE")
+REPORT = typer.Option(
+    None, "--report", help="Also write a self-contained HTML report to FILE.", metavar="FILE.html"
+)
+PARALLEL = typer.Option(8, "--parallel", min=1, max=64, help="Checks running at once.")
+
+
+def parse_sets(values: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
+        params[name.strip()] = value
+    return params
+
+
+def load(lab: str, sets: list[str] | None, instance: str) -> Lab:
+    import labspec
+    from labspec.catalog import resolve_lab_path
+
+    return labspec.load_lab(resolve_lab_path(lab), params=parse_sets(sets), instance=instance)
+
+
+def write_outputs(
+    run: CheckRun, *, json_out: bool, junit: Path | None, report: Path | None
+) -> None:
+    """Print the table (or JSON on stdout) and write the requested files."""
+    from provisioner.report import render_table, to_json, write_html, write_junit
+
+    if json_out:
+        sys.stdout.write(json.dumps(to_json(run), indent=2) + "\n")
+    else:
+        render_table(run, file=sys.stdout)
+    for path, writer in ((junit, "junit"), (report, "html")):
+        if path is None:
+            continue
+        try:
+            if writer == "junit":
+                write_junit(run, path)
+            else:
+                write_html({run.host: run}, path)
+        except OSError as e:
+            raise UserInputError(f"cannot write {path}: {e.strerror or e}") from e
+        if not json_out:
+            print(f"wrote {path}", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("check")
+    def check_cmd(
+        lab: str = opt.LAB_ARG,
+        host: str | None = opt.HOST,
+        instance: str | None = opt.INSTANCE,
+        sets: list[str] | None = opt.SET,
+        stage: str = STAGE,
+        only: list[str] | None = ONLY,
+        json_out: bool = opt.JSON,
+        junit: Path | None = JUNIT,
+        report: Path | None = REPORT,
+        parallel: int = PARALLEL,
+    ) -> None:
+        """Run the lab's checks on a running lab: pass / fail / blocked / skipped, hints, score."""
+        from provisioner.checks import run_checks
+        from provisioner.connect import connect
+
+        if stage not in STAGES:
+            raise UserInputError(f"--stage {stage!r}: expected env, task or all")
+        name = instance or "default"
+        the_lab = load(lab, sets, name)
+        engine = connect(host)
+        try:
+            run = run_checks(
+                engine,
+                the_lab,
+                instance=name,
+                stages=STAGES[stage],
+                parallel=parallel,
+                only=tuple(only or ()),
+            )
+        finally:
+            engine.close()
+        write_outputs(run, json_out=json_out, junit=junit, report=report)
+        raise typer.Exit(EXIT_OK if run.ok else EXIT_FAILED)

@@ -1,0 +1,76 @@
+"""JUnit XML for CI: one <testsuite> per host, one <testcase> per check.
+
+``fail`` -> ``<failure>`` (message, hint in the text); ``skipped`` and ``blocked`` ->
+``<skipped>`` (a blocked check's cause is already reported as a failure).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+
+from provisioner.checks.results import CheckRun
+
+
+def _suite(parent: ET.Element, run: CheckRun) -> None:
+    counts = run.counts()
+    suite = ET.SubElement(
+        parent,
+        "testsuite",
+        {
+            "name": f"{run.lab}@{run.host}",
+            "tests": str(len(run.results)),
+            "failures": str(counts["fail"]),
+            "errors": "0",
+            "skipped": str(counts["skipped"] + counts["blocked"]),
+            "time": f"{run.duration:.3f}",
+            "timestamp": run.started,
+            "hostname": run.host,
+        },
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("lab", run.lab),
+        ("instance", run.instance),
+        ("score", f"{run.score:g}"),
+        ("total", f"{run.total:g}"),
+    ):
+        ET.SubElement(props, "property", {"name": name, "value": value})
+    for r in run.results:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {"classname": f"{run.lab}.{r.stage}", "name": r.id, "time": f"{r.duration:.3f}"},
+        )
+        if r.status == "fail":
+            failure = ET.SubElement(case, "failure", {"message": r.message, "type": r.type})
+            failure.text = r.message + (f"\nhint: {r.hint}" if r.hint else "")
+        elif r.status in ("skipped", "blocked"):
+            ET.SubElement(case, "skipped", {"message": f"{r.status}: {r.message}"})
+
+
+def junit_xml(runs: CheckRun | Mapping[str, CheckRun]) -> str:
+    """The JUnit XML document for one run or for runs by host."""
+    many = [runs] if isinstance(runs, CheckRun) else list(runs.values())
+    root = ET.Element(
+        "testsuites",
+        {
+            "name": "labup",
+            "tests": str(sum(len(r.results) for r in many)),
+            "failures": str(sum(r.counts()["fail"] for r in many)),
+            "errors": "0",
+            "skipped": str(sum(r.counts()["skipped"] + r.counts()["blocked"] for r in many)),
+            "time": f"{max((r.duration for r in many), default=0.0):.3f}",
+        },
+    )
+    for run in many:
+        _suite(root, run)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(runs: CheckRun | Mapping[str, CheckRun], path: str | Path) -> Path:
+    target = Path(path)
+    target.write_text(junit_xml(runs), encoding="utf-8")
+    return target
