@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from labspec import semantic, templating, validate
 from labspec.errors import LabupError, Problem, SpecError, TemplateError
-from labspec.loader import Document, JsonPath, load_file
+from labspec.loader import Document, JsonPath, format_path, load_file
 from labspec.model import (
     BuildSpec,
     Check,
@@ -82,15 +83,16 @@ def load_lab(
     ctx = templating.context(
         values=values, lab_id=lab_id, lab_name=lab_name, host=host, instance=instance
     )
-    rendered, template_problems, failed = templating.render_tree(
+    rendered = templating.render_tree(
         raw_doc, ctx, skip=lambda p: len(p) == 1 and p[0] in _NOT_RENDERED
     )
-    doc = Document(raw_doc.file, rendered, raw_doc.values, raw_doc.keys)
+    template_problems = rendered.problems
+    doc = Document(raw_doc.file, rendered.data, raw_doc.values, raw_doc.keys)
 
     def under_failed(p: JsonPath) -> bool:
-        return any(p[: len(f)] == f for f in failed)
+        return any(p[: len(f)] == f for f in rendered.failed)
 
-    schema_problems = validate.check(doc, "lab", skip=under_failed)
+    schema_problems = _show_sources(validate.check(doc, "lab", skip=under_failed), rendered.sources)
     if template_problems or schema_problems:
         errors = sorted([*template_problems, *schema_problems], key=lambda p: (p.line, p.column))
         if template_problems and not schema_problems:
@@ -104,6 +106,20 @@ def load_lab(
     if problems:
         raise SpecError(problems)
     return lab
+
+
+def _show_sources(problems: list[Problem], sources: Mapping[JsonPath, str]) -> list[Problem]:
+    """Say which template produced a value the schema rejected."""
+    if not sources:
+        return problems
+    by_path = {format_path(p): text for p, text in sources.items()}
+    out = []
+    for problem in problems:
+        source = by_path.get(problem.path)
+        if source is not None:
+            problem = replace(problem, message=f"{problem.message} (rendered from {source!r})")
+        out.append(problem)
+    return out
 
 
 def validate_path(
@@ -225,6 +241,7 @@ class _Builder:
             instructions=self.inside(instructions) if instructions else None,
             solution=self.solution(data.get("solution")),
             requires=tuple(data.get("requires") or ()),
+            learner_containers=tuple(str(k) for k in data.get("learner_containers") or ()),
         )
 
     def image(self, key: str, spec: Mapping[str, Any], lab_key: str) -> Image:

@@ -15,7 +15,9 @@ def catalog_folders() -> list[Path]:
     root = labs_dir()
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if (p / SPEC_FILENAME).is_file() and p.name[:2].isdigit())
+    return sorted(
+        p for p in root.iterdir() if (p / SPEC_FILENAME).is_file() and p.name[:2].isdigit()
+    )
 
 
 def resolve_lab_path(ref: str) -> Path:

@@ -65,7 +65,9 @@ def check_params(doc: Document) -> list[Problem]:
             or (kind in ("string", "enum") and not isinstance(default, str))
         )
         if wrong:
-            problems.append(doc.problem((*path, "default"), f"default {default!r} is not a {kind}"))
+            article = "an" if kind in ("integer", "enum") else "a"
+            message = f"default {default!r} is not {article} {kind}"
+            problems.append(doc.problem((*path, "default"), message))
         elif kind == "enum" and choices and default not in choices:
             problems.append(
                 doc.problem(
@@ -134,6 +136,8 @@ class _Rules:
         self.allow_unsafe = allow_unsafe
         self.problems: list[Problem] = []
         self.container_names = {c.name for c in lab.containers}
+        # checks may also name the containers the learner creates (issue 6)
+        self.checkable_containers = self.container_names | set(lab.learner_containers)
         self.network_names = {n.name for n in lab.networks}
         self.volume_names = {v.name for v in lab.volumes}
 
@@ -165,12 +169,13 @@ class _Rules:
             if not self.inside_folder(context):
                 self.add(build_path, "the build context is outside the lab folder")
             elif not context.is_dir():
-                self.add(build_path, f"build context {context} is not a folder")
+                shown = self.raw(build_path)
+                self.add(build_path, f"build context {shown} is not a folder in the lab folder")
             elif not (context / image.build.dockerfile).is_file():
                 where = (*path, "build", "dockerfile")
                 self.add(
                     where if self.raw(where) else build_path,
-                    f"no {image.build.dockerfile} in the build context {context}",
+                    f"no {image.build.dockerfile} in the build context {self.raw(build_path)}",
                 )
 
     # -- networks -----------------------------------------------------------------
@@ -453,11 +458,11 @@ class _Rules:
 
     def field(self, key: str, value: str, path: JsonPath) -> None:
         if key in ("container", "from") or (key == "to" and not any(ch in value for ch in ".:")):
-            if value not in self.container_names:
+            if value not in self.checkable_containers:
                 self.add(
                     path,
                     f"unknown container {value!r}",
-                    _suggest(value, self.container_names, "containers"),
+                    _suggest(value, self.checkable_containers, "containers"),
                 )
         elif key == "volume" and value not in self.volume_names:
             self.add(
@@ -488,7 +493,7 @@ class _Rules:
         if not self.inside_folder(file):
             self.add(path, f"the {what} is outside the lab folder")
         elif not file.is_file():
-            self.add(path, f"{what} {file} does not exist")
+            self.add(path, f"{what} {self.raw(path)} does not exist in the lab folder")
 
 
 _REF_HINT = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labspec.errors import Problem, TemplateError, UserInputError
@@ -146,19 +147,31 @@ def _describe(error: Exception) -> str:
     return f"template: {name}: {text}"
 
 
+@dataclass
+class Rendered:
+    """The result of :func:`render_tree`."""
+
+    data: Any
+    problems: list[Problem] = field(default_factory=list)
+    failed: set[JsonPath] = field(default_factory=set)  # paths whose template failed
+    sources: dict[JsonPath, str] = field(default_factory=dict)  # template text by path
+
+
 def render_tree(
     doc: Document,
     context: Mapping[str, Any],
     *,
     skip: Callable[[JsonPath], bool] = lambda path: False,
-) -> tuple[Any, list[Problem], set[JsonPath]]:
+) -> Rendered:
     """Render every string of ``doc.data`` (keys are not rendered).
 
-    Returns the rendered data, the located problems, and the paths whose rendering failed (so
-    schema validation can skip them instead of reporting a second, confusing error there).
+    Returns the rendered data, the located problems, the paths whose rendering failed (so
+    schema validation can skip them instead of reporting a second, confusing error there) and
+    the template text of every rendered value (so a schema error can show where it came from).
     """
     problems: list[Problem] = []
     failed: set[JsonPath] = set()
+    sources: dict[JsonPath, str] = {}
     names = ", ".join(sorted(k for k in context if k != "params"))
 
     def walk(value: Any, path: JsonPath) -> Any:
@@ -167,6 +180,7 @@ def render_tree(
         if isinstance(value, str):
             if not has_template(value):
                 return value
+            sources[path] = value
             try:
                 return render_value(value, context)
             except Exception as e:  # a template may raise anything; each becomes a located problem
@@ -187,7 +201,8 @@ def render_tree(
             return [walk(v, (*path, i)) for i, v in enumerate(value)]
         return value
 
-    return walk(doc.data, ()), problems, failed
+    data = walk(doc.data, ())
+    return Rendered(data, problems, failed, sources)
 
 
 def render_text(text: str, context: Mapping[str, Any], *, file: str) -> str:

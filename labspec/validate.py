@@ -107,7 +107,9 @@ def _convert(doc: Document, error: ValidationError, context_hint: str | None) ->
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         message = f"missing required key '{missing}'"
-        return [doc.problem(path, message, hint=described, key=True)]
+        wanted = _schema_of(error).get("properties", {}).get(missing)
+        hint = _description(wanted) or described
+        return [doc.problem(path, message, hint=f"{missing}: {hint}" if hint else None, key=True)]
     if kind == "pattern":
         return [doc.problem(path, f"{shown} is not in the expected form", hint=described)]
     if kind == "enum":
