@@ -189,9 +189,8 @@ class Lab:
     checks: tuple[Check, ...] = ()
     instructions: Path | None = None
     solution: Solution | None = None
-    requires: tuple[
-        str, ...
-    ] = ()  # host tools the lab needs besides the engine, e.g. "docker-compose"
+    # host tools the lab needs besides the engine, e.g. "docker-compose"
+    requires: tuple[str, ...] = ()
     # Containers the learner creates (named like the lab's own, ``lab1-web``): checks may name
     # them; ``up`` does not create them. Added by the catalog work (issue 6).
     learner_containers: tuple[str, ...] = ()
