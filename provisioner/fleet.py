@@ -218,8 +218,8 @@ def _run_one(
             return done("skipped", _one_line(e))
         except EngineUnreachable as e:
             return done("unreachable", _one_line(e))
-        except LabupError as e:
-            return done("failed", str(e))
+        except LabupError as e:  # an error may carry what was done (``partial``), e.g. a report
+            return done("failed", str(e), getattr(e, "partial", None))
         except Exception as e:  # a bug or an SDK error nobody wrapped: this host only
             return done("failed", f"unexpected {type(e).__name__}: {e}")
         message = result.summary() if hasattr(result, "summary") else ""
