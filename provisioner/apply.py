@@ -176,6 +176,13 @@ def start_containers(ctx: ApplyContext) -> None:
     running: dict[Future[None], tuple[str, str]] = {}
     workers = max(1, min(ctx.parallel, len(todo) * 2))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labup-up")
+    # a kept container still in its health start period (e.g. left by a killed run) is waited for
+    names = {ctx.name("container", k): k for k in kept}
+    for o in ctx.plan.observed:
+        if o.kind == "container" and o.name in names and o.health == "starting":
+            healthy.discard(names[o.name])
+            running[pool.submit(_wait_healthy, ctx, lab.container(names[o.name]))] = (
+                names[o.name], "healthy")
     try:
         while waiting or running:
             ctx.check_cancel()

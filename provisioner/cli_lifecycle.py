@@ -48,16 +48,11 @@ def parse_sets(values: list[str] | None) -> dict[str, str]:
 
 def load(lab: str, sets: list[str] | None, instance: str, allow_unsafe: bool) -> Lab:
     """Resolve LAB (number, folder, spec file) and load it with labspec.load_lab."""
-    import labspec
+    from labspec import load_lab
     from labspec.catalog import resolve_lab_path
 
     path = resolve_lab_path(lab)
-    load_lab = getattr(labspec, "load_lab", None)
-    if load_lab is None:
-        raise UserInputError("this labup build cannot read lab specs yet (labspec.load_lab)")
-    result: Lab = load_lab(path, params=parse_sets(sets), instance=instance,
-                           allow_unsafe=allow_unsafe)
-    return result
+    return load_lab(path, params=parse_sets(sets), instance=instance, allow_unsafe=allow_unsafe)
 
 
 def engine_for(host: str | None) -> DockerEngine:

@@ -22,7 +22,7 @@ def render_instructions(
         text = lab.instructions.read_text(encoding="utf-8")
     except OSError as e:
         raise UserInputError(f"{lab.instructions}: cannot read the instructions ({e})") from e
-    from labspec.templating import render_text, template_context
+    from labspec import render_text, template_context
 
     context = template_context(lab, host=host, instance=instance)
     return render_text(text, context, file=str(lab.instructions))
