@@ -25,7 +25,7 @@ def _suite(parent: ET.Element, run: CheckRun) -> None:
             "errors": "0",
             "skipped": str(counts["skipped"] + counts["blocked"]),
             "time": f"{run.duration:.3f}",
-            "timestamp": run.started,
+            "timestamp": run.started[:19],  # the Ant JUnit schema: no time zone
             "hostname": run.host,
         },
     )
