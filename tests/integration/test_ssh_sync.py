@@ -1,0 +1,86 @@
+"""SFTP copy of a lab's bind files to a test host: only what changed, then binds resolve there."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+import pytest
+from classroom import TEST_IMAGE, Classroom
+
+from labspec.model import Container, Lab, Mount
+from provisioner.ssh import ssh_session_of
+from provisioner.sync import MANIFEST, remote_lab, sync_lab
+
+pytestmark = [pytest.mark.docker, pytest.mark.ssh]
+
+
+def _lab(folder: Path) -> Lab:
+    site = folder / "site"
+    (site / "css").mkdir(parents=True)
+    (site / "index.html").write_text("<h1>v1</h1>\n")
+    (site / "css" / "main.css").write_text("h1 { color: red }\n")
+    (folder / "app.conf").write_text("port=80\n")
+    (folder / "unused.txt").write_text("not mounted: never sent\n")
+    web = Container(
+        name="web",
+        image=TEST_IMAGE,
+        command=("sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"),
+        mounts=(
+            Mount(type="bind", source=str(site), target="/site", read_only=True),
+            Mount(type="bind", source=str(folder / "app.conf"), target="/etc/app.conf"),
+        ),
+    )
+    return Lab(api_version="labup/v1", id=None, name="synctest", title="sync", description="",
+               path=folder / "lab.yaml", folder=folder, containers=(web,))
+
+
+def test_sync_sends_only_what_changed_and_binds_resolve_remotely(
+    classroom: Classroom, tmp_path: Path, unique: str
+) -> None:
+    client = classroom.client("h1")
+    session = ssh_session_of(client)
+    assert session is not None
+    sftp = session.sftp()
+    base = str(classroom.state / "h1" / f"sync-{unique}")
+    lab = _lab(tmp_path / "lab")
+    box = None
+    try:
+        first = sync_lab(sftp, lab, instance="default", base=base)
+        assert first.remote_folder == posixpath.join(base, "labs", "synctest-default")
+        assert sorted(first.uploaded) == ["app.conf", "site/css/main.css", "site/index.html"]
+        assert first.unchanged == () and first.removed == ()
+        assert MANIFEST in sftp.listdir(first.remote_folder)
+        assert "unused.txt" not in sftp.listdir(first.remote_folder)
+
+        again = sync_lab(sftp, lab, instance="default", base=base)
+        assert again.uploaded == () and again.bytes_sent == 0
+        assert len(again.unchanged) == 3
+
+        (lab.folder / "site" / "index.html").write_text("<h1>v2</h1>\n")
+        (lab.folder / "site" / "css" / "main.css").unlink()
+        changed = sync_lab(sftp, lab, instance="default", base=base)
+        assert changed.uploaded == ("site/index.html",)
+        assert changed.removed == ("site/css/main.css",)
+
+        # edited on the host behind labup's back: the size/mtime no longer match the manifest
+        with sftp.open(posixpath.join(first.remote_folder, "app.conf"), "w") as fh:
+            fh.write("port=9999 tampered\n")
+        healed = sync_lab(sftp, lab, instance="default", base=base)
+        assert healed.uploaded == ("app.conf",)
+
+        there = remote_lab(lab, healed.remote_folder)
+        assert there.folder == Path(healed.remote_folder)
+        mount = there.containers[0].mounts[0]
+        assert mount.source == posixpath.join(healed.remote_folder, "site")
+        binds = {m.source: {"bind": m.target, "mode": "ro"} for m in there.containers[0].mounts}
+        box = client.containers.run(
+            TEST_IMAGE, list(there.containers[0].command or ()), detach=True,
+            name=f"labup-sync-{unique}", volumes=binds,
+        )
+        out = box.exec_run(["cat", "/site/index.html", "/etc/app.conf"]).output.decode()
+        assert out == "<h1>v2</h1>\nport=80\n"
+    finally:
+        if box is not None:
+            box.remove(force=True)
+        session.run(["rm", "-rf", base])
