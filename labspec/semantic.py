@@ -28,14 +28,25 @@ from labspec.errors import Problem
 from labspec.loader import Document, JsonPath
 from labspec.model import Container, Lab, Port
 
-# The Docker distribution reference grammar (docker/distribution reference/regexp.go).
+# The Docker distribution reference grammar (distribution/reference/regexp.go): an optional
+# domain (it has a dot or a port, or is localhost), lowercase path components, a tag, a digest.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-IMAGE_REFERENCE = re.compile(
-    rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
-    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+_DOMAIN = re.compile(rf"^(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
+_REMAINDER = re.compile(
+    rf"^{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
 )
+
+
+def valid_image_reference(ref: str) -> bool:
+    """Whether ``ref`` is an image reference Docker accepts (``busybox``, ``ghcr.io/a/b:1``)."""
+    first, slash, rest = ref.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return bool(_DOMAIN.match(first)) and bool(_REMAINDER.match(rest))
+    return bool(_REMAINDER.match(ref))
+
+
 UNSAFE_HINT = "pass --allow-unsafe if you trust this lab"
 _ALL_ADDRESSES = ("0.0.0.0", "::", "")  # noqa: S104 - compared, never bound
 
@@ -159,7 +170,7 @@ class _Rules:
     def images(self) -> None:
         for image in self.lab.images:
             path: JsonPath = ("images", image.name)
-            if not IMAGE_REFERENCE.match(image.ref):
+            if not valid_image_reference(image.ref):
                 where = (*path, "ref") if self.raw((*path, "ref")) else path
                 self.add(where, f"{image.ref!r} is not a valid image reference", _REF_HINT)
             if image.build is None:
@@ -223,7 +234,7 @@ class _Rules:
     # -- containers -----------------------------------------------------------------
     def container(self, c: Container) -> None:
         path: JsonPath = ("containers", c.name)
-        if c.image_key is None and not IMAGE_REFERENCE.match(c.image):
+        if c.image_key is None and not valid_image_reference(c.image):
             hint = _REF_HINT
             if self.lab.images:
                 hint = _suggest(c.image, (i.name for i in self.lab.images), "images")
