@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli_lifecycle",
     "provisioner.cli_checks",
     "provisioner.cli_bundle",
+    "provisioner.cli_catalog",
     "provisioner.cli_fleet",
 )
 

@@ -87,6 +87,8 @@ _PY_TRIM = (
     "usr/share/locale/*",
     "var/log/*.log",
     "var/log/apt/*",
+    # pip installs into the image's Python, as in the official image (no PEP 668 refusal)
+    "usr/lib/python3.*/EXTERNALLY-MANAGED",
 )
 
 RECIPES: dict[str, Recipe] = {
@@ -101,8 +103,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             ref="python:3.11-slim",
             method="debootstrap",
-            summary="Debian bookworm minbase + python3 (3.11), trimmed",
-            include=("python3",),
+            summary="Debian bookworm minbase + python3 (3.11) and pip, trimmed",
+            include=("python3", "python3-pip"),
             trim=_PY_TRIM,
             symlinks=(
                 ("usr/local/bin/python", "/usr/bin/python3"),
@@ -113,6 +115,8 @@ RECIPES: dict[str, Recipe] = {
                 "ENV LANG=C.UTF-8",
                 'CMD ["python3"]',
             ),
+            # `FROM python` in a learner's first, unpinned Dockerfile (lab 4) needs a stand-in
+            aliases=("python:latest",),
         ),
     )
 }
@@ -267,6 +271,7 @@ def prepare_images(
     ones are built from their recipe when ``offline``, pulled otherwise. A failure of one image
     is reported in its result and the others go on; the caller decides the exit code."""
     results: list[PrepareResult] = []
+    built: set[str] = set()
     for ref in dict.fromkeys(normalise_ref(r) for r in refs):
         start = time.monotonic()
         labels = image_labels(client, ref)
@@ -285,7 +290,15 @@ def prepare_images(
                         f"{ref}: no offline recipe for this image",
                         hint=f"offline recipes exist for: {known}; or `docker load` it from a file",
                     )
-                detail = build_offline(client, recipe, mirror=mirror, progress=progress)
+                if recipe.ref not in built and (
+                    ref == recipe.ref or force or image_labels(client, recipe.ref) is None
+                ):
+                    detail = build_offline(client, recipe, mirror=mirror, progress=progress)
+                    built.add(recipe.ref)
+                if ref != recipe.ref:  # an alias: the recipe's image under one more name
+                    tag_image(client, recipe.ref, ref)
+                    detail = f"tagged from {recipe.ref} (offline stand-in)"
+                    progress(ref, detail)
                 action: Literal["built", "pulled"] = "built"
             else:
                 detail = pull(client, ref, progress=progress)
@@ -298,6 +311,17 @@ def prepare_images(
             PrepareResult(ref, action, time.monotonic() - start, detail, action == "built")
         )
     return results
+
+
+def tag_image(client: Any, source: str, ref: str) -> None:
+    """Give the local image ``source`` the extra name ``ref``."""
+    import docker
+
+    repo, tag = split_ref(ref)
+    try:
+        client.api.tag(source, repo, tag)
+    except docker.errors.APIError as e:
+        raise OfflineImageError(f"{ref}: cannot tag {source}: {e.explanation or e}") from e
 
 
 def pull(client: Any, ref: str, *, progress: Progress = _noop) -> str:
@@ -497,6 +521,9 @@ def cached_rootfs(recipe: Recipe, *, mirror: str | None = None, progress: Progre
             "tar",
         )
         os.replace(partial, target)
+        for stale in folder.glob(f"{slug}-*.tar"):  # root filesystems of older recipes
+            if stale != target:
+                stale.unlink(missing_ok=True)
     finally:
         _unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
