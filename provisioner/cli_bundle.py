@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +50,10 @@ IMAGE = typer.Option(
 LIMIT = typer.Option(None, "--limit", "-l", help="Only these hosts or groups of the inventory.")
 PARALLEL = typer.Option(
     None, "--parallel", min=1, max=64, help="Hosts loading at once (default: the inventory's)."
+)
+# For `labup up LAB -i room.yml --bundle course.tar` (see provisioner.bundle_load.with_bundle).
+BUNDLE = typer.Option(
+    None, "--bundle", help="Load the images each host lacks from this bundle first (no pulls)."
 )
 ALL_IMAGES = typer.Option(
     False, "--all", help="Send every image of the bundle, even those the engine has."
@@ -120,25 +122,6 @@ class _Bar:
             self._progress.update(
                 self._task, completed=done, total=total, description=label or self._label
             )
-
-
-def _fleet_progress(ctx: Any) -> Any:
-    """A load progress callback that shows ``loading [####------] 40% 1.2/3.0 MB`` as the
-    host's step in the fleet's live view, at most a few times a second."""
-    state = {"shown": -1, "at": 0.0}
-    lock = threading.Lock()
-
-    def show(sent: int, total: int) -> None:
-        pct = int(100 * sent / total) if total else 100
-        now = time.monotonic()
-        with lock:
-            if pct == state["shown"] or (now - state["at"] < 0.2 and pct < 100):
-                return
-            state["shown"], state["at"] = pct, now
-        bar = "#" * (pct // 10) + "-" * (10 - pct // 10)
-        ctx.step(f"loading [{bar}] {pct:3d}% {_mb(sent)}/{_mb(total)}")
-
-    return show
 
 
 def register(app: typer.Typer) -> None:
@@ -277,7 +260,7 @@ def _load_fleet(
     json_out: bool,
 ) -> None:
     import labspec
-    from provisioner.bundle_load import load_bundle_into
+    from provisioner.bundle_load import load_for_host
     from provisioner.fleet import HostContext, run_fleet, select_hosts
     from provisioner.live import make_view, print_summary
 
@@ -287,15 +270,7 @@ def _load_fleet(
         raise UserInputError(f"no host of {inventory_path} is selected")
 
     def action(ctx: HostContext) -> Any:
-        ctx.step("comparing image IDs")
-        return load_bundle_into(
-            getattr(ctx.engine, "client", ctx.engine),
-            path,
-            host=ctx.host.name,
-            verify=False,  # verified once for the whole fleet
-            only_missing=not all_images,
-            progress=_fleet_progress(ctx),
-        )
+        return load_for_host(ctx, path, only_missing=not all_images)  # verified once, above
 
     out = sys.stderr if json_out else sys.stdout
     with make_view([h.name for h in hosts], title=f"bundle load {path.name}", stream=out) as view:

@@ -171,7 +171,7 @@ def fleet_up(
     inventory: str, lab: str, *, sets: Sequence[str] | None, instance: str, allow_unsafe: bool,
     keep_on_failure: bool, checks: bool, timeout: float, limit: Sequence[str] | None,
     parallel: int | None, only_failed: bool, json_out: bool, refuse_no_gpu: bool = False,
-    reset: bool = False,
+    reset: bool = False, bundle: Path | None = None,
 ) -> None:
     from provisioner.fleet_actions import up_action
 
@@ -180,6 +180,10 @@ def fleet_up(
         keep_on_failure=keep_on_failure, checks=checks, timeout=timeout,
         refuse_no_gpu=refuse_no_gpu, reset=reset,
     )
+    if bundle is not None:  # offline bundle: each host first gets the images it lacks
+        from provisioner.bundle_load import with_bundle
+
+        action = with_bundle(action, bundle)
     command = f"{'reset' if reset else 'up'} {lab}"
     finish(run_on_inventory(command, inventory, action, limit=limit, parallel=parallel,
                             only_failed=only_failed, json_out=json_out))
@@ -226,9 +230,8 @@ def fleet_check(
     limit: Sequence[str] | None, parallel: int | None, only_failed: bool, json_out: bool,
 ) -> None:
     """Checks on every host; ``reports`` (.html/.json/.csv) get the class report."""
-    import labspec
     from provisioner.class_report import FORMATS, build_report
-    from provisioner.fleet_actions import check_action
+    from provisioner.fleet_actions import check_action, load_lab_for_host
 
     for path in reports:
         if path.suffix.lower() not in FORMATS:
@@ -242,8 +245,11 @@ def fleet_check(
         return
     inv = load_inventory(inventory)
     learners = {h.name: str(h.vars.get("learner", h.name)) for h in inv.hosts}
-    plain = labspec.load_lab(spec, params=parse_sets(sets))
-    report = build_report(plain.key, plain.title, result.outcomes, learners, checks=plain.checks)
+    # column order from the spec as the first host renders it (checks may use host vars)
+    first = inv.hosts[0]
+    the_lab = load_lab_for_host(spec, first, params=parse_sets(sets), instance=instance)
+    report = build_report(the_lab.key, the_lab.title, result.outcomes, learners,
+                          checks=the_lab.checks)
     for path in reports:
         report.write(path)
         print(f"wrote the class report {path}", file=sys.stderr)

@@ -45,6 +45,7 @@ class FleetCourse:
     token: str
     lab: Lab
     bundle: Path
+    spec: Path
 
 
 def _labup(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,9 +84,10 @@ def fleet_course(
         lab = labspec.load_lab(folder / "lab.yaml")
         bundle = tmp_path / "course.tar"
         write_bundle(docker_client, [lab], bundle)
+        spec = folder / "lab.yaml"
         for h in classroom.good:  # the hosts start without the image
             assert _image_id(classroom.client(h.name), ref) is None
-        yield FleetCourse(ref, str(image.id), unique, lab, bundle)
+        yield FleetCourse(ref, str(image.id), unique, lab, bundle, spec)
     finally:
         for h in classroom.good:
             with contextlib.suppress(docker.errors.ImageNotFound):
@@ -151,3 +153,36 @@ def test_a_truncated_bundle_is_refused_before_any_host_is_contacted(
     assert "h1" not in done.stdout + done.stderr  # no host line: nothing was contacted
     for h in classroom.good:
         assert _image_id(classroom.client(h.name), fleet_course.ref) is None
+
+
+def test_fleet_up_with_a_bundle_brings_the_lab_up_on_hosts_that_lacked_its_image(
+    classroom: Classroom, fleet_course: FleetCourse, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from provisioner import lifecycle
+    from provisioner.cli_fleet import fleet_up
+    from provisioner.fleet import connect_host
+    from provisioner.output import QuietReporter
+
+    hosts = [h.name for h in classroom.good]
+    try:
+        fleet_up(
+            str(classroom.inventory_path), str(fleet_course.spec), sets=None,
+            instance="default", allow_unsafe=False, keep_on_failure=False, checks=True,
+            timeout=60.0, limit=hosts, parallel=None, only_failed=False, json_out=False,
+            bundle=fleet_course.bundle,
+        )
+        out = capsys.readouterr().out
+        assert "all hosts ok" in out
+        assert "bundle: loaded" in out or "loading [" in out  # the per-host step lines
+        for h in classroom.good:
+            client = classroom.client(h.name)
+            assert _image_id(client, fleet_course.ref) == fleet_course.image_id
+            app = client.containers.get(f"{fleet_course.lab.key}-app")
+            assert app.status == "running"
+    finally:
+        for h in classroom.good:
+            engine: Any = connect_host(h)
+            try:
+                lifecycle.down(engine, fleet_course.lab.key, reporter=QuietReporter())
+            finally:
+                engine.close()
