@@ -1,0 +1,67 @@
+"""Small pure helpers of the checks: HTTP parsing, sizes, probe command lines."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from provisioner.checks.context import CheckError, parse_size
+from provisioner.checks.net import http_argv, parse_http_response, tcp_argv
+from provisioner.checks.registry import CHECK_TYPES, get_check, known_types
+
+
+def test_parse_http_response_reads_status_headers_and_body() -> None:
+    resp = parse_http_response(
+        "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nX-A: b:c\r\n\r\n<h1>nope</h1>\n"
+    )
+    assert (resp.status, resp.reason) == (404, "Not Found")
+    assert resp.headers == {"content-type": "text/html", "x-a": "b:c"}
+    assert resp.body == "<h1>nope</h1>\n"
+
+
+def test_parse_http_response_decodes_chunked_bodies() -> None:
+    raw = (
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
+    assert parse_http_response(raw).body == "hello world"
+
+
+def test_parse_http_response_rejects_what_is_not_http() -> None:
+    with pytest.raises(CheckError, match=re.escape("no HTTP response (got 'SSH-2.0-OpenSSH_9.2')")):
+        parse_http_response("SSH-2.0-OpenSSH_9.2\r\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        (1024, 1024),
+        ("512k", 512 * 1024),
+        ("200MB", 200 * 1024**2),
+        ("1.5g", int(1.5 * 1024**3)),
+        ("64 MiB", 64 * 1024**2),
+        ("10", 10),
+    ],
+)
+def test_parse_size(text: object, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_parse_size_rejects_nonsense() -> None:
+    with pytest.raises(CheckError, match="not a size: 'lots'"):
+        parse_size("lots")
+
+
+def test_probe_commands_pass_input_as_arguments_never_as_shell_code() -> None:
+    argv = http_argv("web; rm -rf /", 80, "GET", "/$(reboot)", "a'b", 3)
+    assert argv[:2] == ["sh", "-c"]
+    assert "web; rm -rf /" not in argv[2] and "$(reboot)" not in argv[2]
+    assert argv[4:] == ["web; rm -rf /", "80", "GET", "/$(reboot)", "a'b", "3"]
+    assert tcp_argv("db", 5432, 0.2) == ["nc", "-w", "1", "db", "5432", "-e", "true"]
+
+
+def test_registry_knows_ten_types_and_loads_each() -> None:
+    assert known_types() == tuple(sorted(CHECK_TYPES)) and len(CHECK_TYPES) == 10
+    for name in CHECK_TYPES:
+        assert callable(get_check(name))
