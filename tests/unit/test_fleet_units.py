@@ -1,0 +1,250 @@
+"""Fleet logic without an engine: host selection, outcome mapping, --only-failed, placement,
+host-key verification, the class report and the summary. The real-host proof is in
+tests/integration/test_fleet*.py and test_ssh*.py; these pin the edges."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+
+from labspec.errors import EngineUnreachable, LabupError, UserInputError
+from labspec.model import Container, GpuRequest, Host, Inventory, Lab, Mount
+from provisioner.class_report import build_report
+from provisioner.engine import CommandResult
+from provisioner.fleet import (
+    HostContext,
+    HostOutcome,
+    HostSkipped,
+    failed_file,
+    load_failed,
+    record_failed,
+    run_fleet,
+    select_hosts,
+)
+from provisioner.live import PlainView, print_summary
+from provisioner.placement import gpus_needed, parse_nvidia_smi
+from provisioner.ssh import HostKeyError, SshTarget, fingerprint, verify_host_key
+from provisioner.sync import remote_lab
+
+
+class FakeEngine:
+    """Just enough of the Engine protocol for the runner."""
+
+    def __init__(self, name: str) -> None:
+        self.host_label = name
+        self.url = f"fake://{name}"
+        self.closed = False
+
+    def info(self) -> dict[str, Any]:
+        return {"Name": self.host_label}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _hosts(*names: str) -> tuple[Host, ...]:
+    return tuple(Host(name=n, address="127.0.0.1", port=22000 + i) for i, n in enumerate(names))
+
+
+def _inventory(tmp_path: Path) -> Inventory:
+    return Inventory(
+        path=tmp_path / "class.yml",
+        hosts=_hosts("pc01", "pc02", "pc03", "gpu1"),
+        groups={"front": ("pc01", "pc02"), "gpus": ("gpu1",)},
+    )
+
+
+def test_limit_takes_names_groups_and_globs_in_inventory_order(tmp_path: Path) -> None:
+    inv = _inventory(tmp_path)
+    assert [h.name for h in select_hosts(inv, ["gpus,pc02"])] == ["pc02", "gpu1"]
+    assert [h.name for h in select_hosts(inv, ["front", "pc0*"])] == ["pc01", "pc02", "pc03"]
+    assert [h.name for h in select_hosts(inv, None, only=["pc03"])] == ["pc03"]
+
+
+def test_unknown_limit_names_the_valid_hosts_and_groups(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError) as info:
+        select_hosts(_inventory(tmp_path), ["pc9"])
+    assert "--limit 'pc9' is neither a host nor a group" in str(info.value)
+    assert "hosts: pc01, pc02, pc03, gpu1; groups: front, gpus" in str(info.value)
+    with pytest.raises(UserInputError, match="matches no host"):
+        select_hosts(_inventory(tmp_path), ["lab*"])
+
+
+def test_each_kind_of_failure_stays_on_its_own_host() -> None:
+    engines: dict[str, FakeEngine] = {}
+
+    def connect(host: Host) -> Any:
+        if host.name == "down":
+            raise EngineUnreachable("cannot reach the SSH server", host=host.name)
+        engines[host.name] = FakeEngine(host.name)
+        return engines[host.name]
+
+    def action(ctx: HostContext) -> str:
+        ctx.step("working")
+        name = ctx.host.name
+        if name == "skip":
+            raise HostSkipped("needs 1 GPU(s)")
+        if name == "bad":
+            raise LabupError("the lab failed")
+        if name == "bug":
+            raise RuntimeError("boom")
+        return "done"
+
+    hosts = _hosts("ok", "down", "skip", "bad", "bug")
+    result = run_fleet(hosts, action, parallel=2, connector=connect)
+    got = {o.host: (o.status, o.message) for o in result.outcomes}
+    assert [o.host for o in result.outcomes] == ["ok", "down", "skip", "bad", "bug"]
+    assert got["ok"] == ("ok", "")
+    assert got["down"][0] == "unreachable" and "cannot reach" in got["down"][1]
+    assert got["skip"] == ("skipped", "needs 1 GPU(s)")
+    assert got["bad"] == ("failed", "the lab failed")
+    assert got["bug"] == ("failed", "unexpected RuntimeError: boom")
+    assert result.failed == ("down", "bad", "bug") and result.exit_code == 1
+    assert all(e.closed for e in engines.values())  # every connection closed, even on errors
+    assert result.outcome("ok").result == "done"
+
+
+def test_parallel_below_one_is_refused() -> None:
+    with pytest.raises(UserInputError, match="--parallel must be at least 1"):
+        run_fleet(_hosts("a"), lambda ctx: None, parallel=0, connector=FakeEngine)
+
+
+def test_only_failed_record_round_trip(tmp_path: Path) -> None:
+    inv = tmp_path / "class.yml"
+    with pytest.raises(UserInputError, match="no earlier fleet run is recorded"):
+        load_failed(inv)
+    result = run_fleet(
+        _hosts("a", "b"),
+        lambda ctx: (_ for _ in ()).throw(LabupError("x")) if ctx.host.name == "b" else "ok",
+        connector=lambda h: FakeEngine(h.name),
+    )
+    path = record_failed(inv, "up 5", result)
+    assert path == failed_file(inv) == tmp_path / ".class.yml.labup-failed.json"
+    assert json.loads(path.read_text())["ran"] == ["a", "b"]
+    assert load_failed(inv) == ("up 5", ("b",))
+
+
+def _lab(*containers: Container, folder: Path = Path("/labs/x")) -> Lab:
+    return Lab(api_version="labup/v1", id=5, name="x", title="X", description="",
+               path=folder / "lab.yaml", folder=folder, containers=containers)
+
+
+def test_gpus_needed_ignores_optional_requests_and_counts_all_as_one() -> None:
+    lab = _lab(
+        Container("a", "img", gpus=GpuRequest(count=2)),
+        Container("b", "img", gpus=GpuRequest(count="all")),
+        Container("c", "img", gpus=GpuRequest(count=4, optional=True)),
+        Container("d", "img"),
+    )
+    assert gpus_needed(lab) == 2
+    assert gpus_needed(_lab(Container("c", "img", gpus=GpuRequest(optional=True)))) == 0
+
+
+def test_nvidia_smi_output_and_failures() -> None:
+    two = parse_nvidia_smi(CommandResult(0, "0, Tesla T4, 15360 MiB\n1, Tesla T4, 15360 MiB\n"))
+    assert (two.count, two.text()) == (2, "2 GPU(s): Tesla T4 [probe]")
+    missing = parse_nvidia_smi(CommandResult(127, "", "sh: nvidia-smi: not found"))
+    assert missing.text() == "no GPU (nvidia-smi not found)"
+    broken = parse_nvidia_smi(CommandResult(9, "NVIDIA-SMI has failed: driver mismatch\n"))
+    assert broken.text() == "no GPU (NVIDIA-SMI has failed: driver mismatch)"
+
+
+def test_remote_lab_moves_only_binds_inside_the_lab_folder() -> None:
+    lab = _lab(Container("web", "img", mounts=(
+        Mount("bind", "/site", source="/labs/x/site"),
+        Mount("bind", "/etc/hosts.lab", source="/etc/hosts"),
+        Mount("volume", "/data", source="data"),
+    )))
+    moved = remote_lab(lab, "/home/u/.labup/labs/lab5-default")
+    sources = [m.source for m in moved.containers[0].mounts]
+    assert sources == ["/home/u/.labup/labs/lab5-default/site", "/etc/hosts", "data"]
+    assert moved.folder == Path("/home/u/.labup/labs/lab5-default")
+    assert lab.containers[0].mounts[0].source == "/labs/x/site"  # the original is untouched
+
+
+def test_host_keys_unknown_changed_and_known(tmp_path: Path) -> None:
+    server = paramiko.ECDSAKey.generate()
+    other = paramiko.ECDSAKey.generate()
+    target = SshTarget("pc01.lab", 2222, "root")
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    with pytest.raises(HostKeyError) as unknown:
+        verify_host_key(target, server, known)
+    assert fingerprint(server) in str(unknown.value)
+    assert f"ssh-keyscan -p 2222 pc01.lab >> {known}" in str(unknown.value)
+
+    known.write_text(f"[pc01.lab]:2222 {other.get_name()} {other.get_base64()}\n")
+    with pytest.raises(HostKeyError) as changed:
+        verify_host_key(target, server, known)
+    assert "REMOTE HOST KEY HAS CHANGED" in str(changed.value)
+    assert fingerprint(other) in str(changed.value)
+
+    known.write_text(f"[pc01.lab]:2222 {server.get_name()} {server.get_base64()}\n")
+    verify_host_key(target, server, known)  # accepted: no exception
+
+
+@dataclass
+class _Result:
+    id: str
+    status: str
+    earned: float
+    points: float
+    message: str = ""
+    hint: str = ""
+    description: str = ""
+
+
+@dataclass
+class _Run:
+    results: list[_Result] = field(default_factory=list)
+
+
+@dataclass
+class _Done:
+    result: Any
+
+
+def test_class_report_rows_columns_and_totals() -> None:
+    outcomes = [
+        HostOutcome("pc01", "ok", 1.0, "done", "", _Done(_Run([
+            _Result("a", "pass", 1, 1), _Result("b", "pass", 2, 2)]))),
+        HostOutcome("pc02", "ok", 1.0, "done", "", _Done(_Run([
+            _Result("a", "pass", 1, 1), _Result("b", "fail", 0, 2, hint="do <b>")]))),
+        HostOutcome("pc03", "unreachable", 0.1, "connecting", "cannot reach\nmore"),
+    ]
+    report = build_report("lab5", "Five", outcomes, {"pc01": "ann", "pc02": "<ben>"})
+    assert [c.id for c in report.columns] == ["a", "b"]
+    assert [(r.learner, r.score, r.total, r.percent) for r in report.rows] == [
+        ("ann", 3, 3, 100.0), ("<ben>", 1, 3, 33.3), ("pc03", 0, 0, None)]
+    assert report.rows[2].error == "cannot reach"
+    assert report.pass_rate("b") == "1/2" and report.average == 66.7
+    assert report.to_csv().splitlines()[2] == "<ben>,pc02,graded,1,0,1,3,33.3,"
+    html = report.to_html()
+    assert "&lt;ben&gt;" in html and "<ben>" not in html and "do &lt;b&gt;" in html
+
+
+def test_plain_view_and_summary_name_the_failed_hosts() -> None:
+    out = io.StringIO()
+    view = PlainView(out)
+    view.step("pc01", "pulling")
+    view.step("pc01", "pulling")  # repeated steps are not repeated
+    result = run_fleet(
+        _hosts("pc01", "pc02"),
+        lambda ctx: "fine" if ctx.host.name == "pc01" else (_ for _ in ()).throw(
+            LabupError("port 8080 taken\nmore detail")),
+        connector=lambda h: FakeEngine(h.name), view=view,
+    )
+    assert out.getvalue().count("[pc01] pulling") == 1
+    assert "[pc02] FAILED" in out.getvalue() and "port 8080 taken" in out.getvalue()
+    summary = io.StringIO()
+    print_summary(result, command="up 5", stream=summary)
+    lines = summary.getvalue().splitlines()
+    assert lines[0].startswith("up 5: 2 host(s) in ")
+    assert lines[3].split()[:2] == ["pc02", "FAILED"] and lines[3].endswith("port 8080 taken")
+    assert lines[-1] == "failed: pc02"
