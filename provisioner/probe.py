@@ -11,13 +11,16 @@ binary travels in the build context); without a host busybox it falls back to pu
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import shutil
 import tarfile
 import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +128,31 @@ def run_probe(
     network_mode: str | None = None,
     mounts: Sequence[Mapping[str, Any]] = (),
     timeout: float | None = None,
+    reuse: bool = True,
+) -> CommandResult:
+    """Run argv in a probe on ``network_mode`` and return its exit code and output.
+
+    Without mounts (and with ``reuse``) the command is exec'd in a short-lived probe
+    *sidecar* kept for that network namespace (see :class:`Sidecars`): a check run that
+    probes the same container twenty times starts one probe container, not twenty. With
+    mounts, or no ``timeout`` (or one over half a sidecar's life), a throwaway probe
+    container runs the command and is removed.
+    """
+    short = timeout is not None and timeout <= SIDECAR_LIFETIME / 2
+    if mounts or not reuse or not short:
+        return run_throwaway_probe(
+            client, argv, network_mode=network_mode, mounts=mounts, timeout=timeout
+        )
+    return _SIDECARS.run(client, argv, network_mode=network_mode, timeout=timeout)
+
+
+def run_throwaway_probe(
+    client: Any,
+    argv: Sequence[str],
+    *,
+    network_mode: str | None = None,
+    mounts: Sequence[Mapping[str, Any]] = (),
+    timeout: float | None = None,
 ) -> CommandResult:
     """Run argv in a throwaway probe container and return its exit code and output.
 
@@ -177,3 +205,166 @@ def run_probe(
 def _explain(err: Any) -> str:
     explanation = getattr(err, "explanation", None)
     return str(explanation or err)
+
+
+SIDECAR_LIFETIME = 40.0  # seconds; a sidecar then exits and the engine removes it
+SIDECAR_LABELS = {KIND: "probe", RESOURCE: "probe-sidecar"}
+
+
+@dataclass
+class _Sidecar:
+    id: str
+    expires: float  # time.monotonic() after which it is gone
+
+
+class Sidecars:
+    """Reusable probe containers, one per (engine client, network namespace).
+
+    A sidecar runs ``sleep`` for :data:`SIDECAR_LIFETIME` seconds with ``auto_remove``, so
+    it removes itself even when labup is killed; until then probes ``exec`` into it (about
+    0.1 s) instead of creating, starting and removing a container each (0.3 s to seconds on
+    a busy engine). A namespace is keyed by the target container's id and start time, so a
+    replaced or restarted container gets a fresh sidecar. Sidecars do not carry
+    ``labup.managed`` (they belong to no lab) and never hold a volume or a network endpoint
+    of their own, so ``down`` is never blocked by one. At exit they are killed.
+    """
+
+    def __init__(self, lifetime: float = SIDECAR_LIFETIME) -> None:
+        self.lifetime = lifetime
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple[int, str], threading.Lock] = {}
+        self._by_client: weakref.WeakKeyDictionary[Any, dict[str, _Sidecar]] = (
+            weakref.WeakKeyDictionary()
+        )
+        atexit.register(self.close_all)
+
+    def run(
+        self,
+        client: Any,
+        argv: Sequence[str],
+        *,
+        network_mode: str | None,
+        timeout: float | None,
+    ) -> CommandResult:
+        import docker
+
+        limit = DEFAULT_TIMEOUT if timeout is None else timeout
+        for attempt in (1, 2):
+            sidecar = self._get(client, network_mode, limit)
+            try:
+                exec_id = client.api.exec_create(sidecar.id, list(argv), stdout=True, stderr=True)[
+                    "Id"
+                ]
+            except docker.errors.APIError as e:
+                self._forget(client, sidecar)
+                if attempt == 2:
+                    raise EngineError(f"cannot run a probe: {_explain(e)}") from e
+                continue
+            return _exec_with_timeout(client, exec_id, limit)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _namespace(self, client: Any, network_mode: str | None) -> str:
+        import docker
+
+        if not network_mode or not network_mode.startswith("container:"):
+            return network_mode or "default"
+        target = network_mode.split(":", 1)[1]
+        try:
+            data = client.api.inspect_container(target)
+        except docker.errors.APIError as e:
+            raise EngineError(f"cannot create a probe: {_explain(e)}", resource=target) from e
+        state = data.get("State") or {}
+        if not state.get("Running"):
+            raise EngineError(
+                f"cannot create a probe: container {target} is not running", resource=target
+            )
+        return f"container:{data.get('Id')}@{state.get('StartedAt')}"
+
+    def _get(self, client: Any, network_mode: str | None, limit: float) -> _Sidecar:
+        key = self._namespace(client, network_mode)
+        with self._lock:
+            key_lock = self._key_locks.setdefault((id(client), key), threading.Lock())
+        with key_lock:
+            with self._lock:
+                known = self._by_client.setdefault(client, {})
+                sidecar = known.get(key)
+            if sidecar is not None and time.monotonic() + limit + 2 < sidecar.expires:
+                return sidecar
+            fresh = self._start(client, network_mode)
+            with self._lock:
+                known[key] = fresh
+            return fresh
+
+    def _start(self, client: Any, network_mode: str | None) -> _Sidecar:
+        import docker
+
+        image = ensure_probe_image(client)
+        started = time.monotonic()
+        command = f"trap 'exit 0' TERM INT; sleep {self.lifetime:g} & wait"
+        try:
+            container = client.containers.run(
+                image,
+                ["sh", "-c", command],
+                network_mode=network_mode,
+                labels=SIDECAR_LABELS,
+                detach=True,
+                auto_remove=True,
+            )
+        except docker.errors.APIError as e:
+            raise EngineError(f"cannot start a probe: {_explain(e)}", resource=network_mode) from e
+        return _Sidecar(str(container.id), started + self.lifetime)
+
+    def _forget(self, client: Any, sidecar: _Sidecar) -> None:
+        with self._lock:
+            known = self._by_client.get(client) or {}
+            for key, value in list(known.items()):
+                if value is sidecar:
+                    del known[key]
+
+    def close(self, client: Any) -> None:
+        """Stop the sidecars of one client now (they remove themselves)."""
+        with self._lock:
+            known = self._by_client.pop(client, {})
+        for sidecar in known.values():
+            if time.monotonic() < sidecar.expires:
+                with contextlib.suppress(Exception):  # best effort: it expires on its own
+                    client.api.kill(sidecar.id)
+
+    def close_all(self) -> None:
+        with self._lock:
+            clients = list(self._by_client.keys())
+        for client in clients:
+            self.close(client)
+
+
+def _exec_with_timeout(client: Any, exec_id: str, limit: float) -> CommandResult:
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["out"] = client.api.exec_start(exec_id, demux=True)
+        except Exception as e:  # reported to the caller below
+            box["err"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        return CommandResult(TIMED_OUT, "", f"probe timed out after {limit:g}s")
+    if "err" in box:
+        raise EngineError(f"probe failed: {_explain(box['err'])}") from box["err"]
+    out, err = box.get("out") or (None, None)
+    rc = client.api.exec_inspect(exec_id).get("ExitCode")
+    return CommandResult(
+        int(rc) if rc is not None else -1,
+        (out or b"").decode("utf-8", errors="replace"),
+        (err or b"").decode("utf-8", errors="replace"),
+    )
+
+
+_SIDECARS = Sidecars()
+
+
+def close_sidecars(client: Any) -> None:
+    """Stop the probe sidecars started through ``client`` (e.g. before closing it)."""
+    _SIDECARS.close(client)

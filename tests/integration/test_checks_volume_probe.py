@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from labspec.model import Check, Container, Lab, Volume
 from provisioner.checks import run_checks
 from provisioner.connect import connect
 from provisioner.labels import MANAGED
-from provisioner.probe import PROBE_IMAGE, ensure_probe_image, run_probe
+from provisioner.probe import PROBE_IMAGE, close_sidecars, ensure_probe_image, run_probe
 
 pytestmark = pytest.mark.docker
 
@@ -163,3 +164,50 @@ def test_probe_joining_a_missing_container_is_an_engine_error(docker_client: Any
     with pytest.raises(EngineError, match=r"cannot (create|start) a probe") as info:
         run_probe(docker_client, ["true"], network_mode=f"container:nope-{uuid.uuid4().hex[:6]}")
     assert "nope-" in str(info.value)
+
+
+def _sidecars_of(docker_client: Any, target_id: str) -> list[Any]:
+    found = docker_client.containers.list(filters={"label": "labup.resource=probe-sidecar"})
+    return [c for c in found if c.attrs["HostConfig"]["NetworkMode"] == f"container:{target_id}"]
+
+
+def test_probes_share_one_sidecar_per_namespace_and_follow_a_restart(
+    docker_client: Any, test_image: str
+) -> None:
+    serve = "trap 'exit 0' TERM INT; httpd -f -p 80 -h / & wait"
+    target = docker_client.containers.run(
+        test_image, ["sh", "-c", serve], name=f"side-{uuid.uuid4().hex[:8]}", detach=True,
+        labels={MANAGED: "true"},
+    )
+    mode = f"container:{target.name}"
+    connect_80 = ["nc", "-w", "2", "127.0.0.1", "80", "-e", "true"]
+    try:
+        first = run_probe(docker_client, ["cat", "/proc/1/cmdline"], network_mode=mode, timeout=5)
+        second = run_probe(docker_client, connect_80, network_mode=mode, timeout=5)
+        assert "sleep" in first.stdout  # ran inside the sidecar, whose PID 1 sleeps
+        assert second.rc == 0, second.stderr
+        assert len(_sidecars_of(docker_client, target.id)) == 1
+
+        target.restart(timeout=2)  # a new network namespace: a fresh sidecar must see it
+        again = run_probe(docker_client, connect_80, network_mode=mode, timeout=5)
+        assert again.rc == 0, again.stderr
+        assert len(_sidecars_of(docker_client, target.id)) == 2
+
+        close_sidecars(docker_client)
+        deadline = time.monotonic() + 10
+        while _sidecars_of(docker_client, target.id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _sidecars_of(docker_client, target.id) == []  # they removed themselves
+    finally:
+        target.remove(force=True)
+
+
+def test_probe_of_a_stopped_container_is_an_engine_error(
+    docker_client: Any, test_image: str
+) -> None:
+    stopped = docker_client.containers.create(test_image, ["true"], labels={MANAGED: "true"})
+    try:
+        with pytest.raises(EngineError, match="is not running"):
+            run_probe(docker_client, ["true"], network_mode=f"container:{stopped.id}", timeout=5)
+    finally:
+        stopped.remove(force=True)
