@@ -275,6 +275,24 @@ class Bundle:
             checked += size
         return checked
 
+    def extract_labs(self, dest: str | Path) -> list[Path]:
+        """Write the bundle's lab folders into ``dest`` (``dest/05-networking/lab.yaml``...),
+        checksums checked first; returns the folders. ``LABUP_LABS_DIR=dest labup 5`` then
+        runs the bundled labs."""
+        dest = Path(dest)
+        names = [n for n in self.manifest.members if n.startswith(LABS_PREFIX)]
+        self.verify(names)
+        members = [
+            self.tar.getmember(n).replace(name=n.removeprefix(LABS_PREFIX), deep=False)
+            for n in sorted(names)
+        ]
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            self.tar.extractall(dest, members=members, filter="data")
+        except (OSError, tarfile.TarError) as e:
+            raise BundleError(f"cannot write the lab folders under {dest}: {e}") from e
+        return [dest / lab.folder.removeprefix(LABS_PREFIX) for lab in self.manifest.labs]
+
     def image_members(self, images: Sequence[BundledImage]) -> list[str]:
         """Member names whose data ``docker load`` needs for ``images``: configs and layers,
         plus what their symlinks point to. Shared layers appear once."""

@@ -55,6 +55,9 @@ PARALLEL = typer.Option(
 BUNDLE = typer.Option(
     None, "--bundle", help="Load the images each host lacks from this bundle first (no pulls)."
 )
+LABS_DIR = typer.Option(
+    None, "--labs-dir", help="Also write the bundle's lab folders here (for LABUP_LABS_DIR)."
+)
 ALL_IMAGES = typer.Option(
     False, "--all", help="Send every image of the bundle, even those the engine has."
 )
@@ -211,6 +214,7 @@ def register(app: typer.Typer) -> None:
         limit: list[str] | None = LIMIT,
         parallel: int | None = PARALLEL,
         all_images: bool = ALL_IMAGES,
+        labs_dir: Path | None = LABS_DIR,
         json_out: bool = opt.JSON,
     ) -> None:
         """Load the images an engine lacks (compared by image ID) from a verified bundle."""
@@ -218,6 +222,9 @@ def register(app: typer.Typer) -> None:
 
         with Bundle.open(path) as bundle:  # refuse a bad bundle before touching any engine
             bundle.verify()
+            if labs_dir is not None:
+                for folder in bundle.extract_labs(labs_dir):
+                    print(f"lab files: {folder}", file=sys.stderr)
         if inventory is not None:
             if host:
                 raise UserInputError("give --host or --inventory, not both")

@@ -262,11 +262,14 @@ def test_cli_create_inspect_and_load(
     assert {t for img in doc["images"] for t in img["tags"]} == {test_image, app_image.ref}
 
     docker_client.images.remove(app_image.ref)
-    loaded = _labup("bundle", "load", str(out), "--json")
+    labs_dir = tmp_path / "labs"
+    loaded = _labup("bundle", "load", str(out), "--json", "--labs-dir", str(labs_dir))
     assert loaded.returncode == 0, loaded.stderr
     result = json.loads(loaded.stdout)
     assert result["loaded"] == [app_image.ref]
     assert docker_client.images.get(app_image.ref).id == app_image.id
+    for rel in ("lab.yaml", "web/Dockerfile", "web/index.html"):
+        assert (labs_dir / "hello" / rel).read_bytes() == (HELLO / rel).read_bytes()
 
     again = _labup("bundle", "load", str(out))
     assert again.returncode == 0, again.stderr

@@ -115,6 +115,14 @@ def test_manifest_round_trips_through_json(tmp_path: Path) -> None:
     assert summary["images"][1]["tags"] == ["app:1"]
 
 
+def test_lab_folders_extract_into_a_labs_dir(tmp_path: Path) -> None:
+    with Bundle.open(_write(tmp_path / "b.tar")) as bundle:
+        folders = bundle.extract_labs(tmp_path / "labs")
+    assert folders == [tmp_path / "labs" / "one"]
+    assert (tmp_path / "labs" / "one" / "lab.yaml").read_bytes() == FILES["labs/one/lab.yaml"]
+    assert not (tmp_path / "labs" / "l1").exists()  # image data stays in the bundle
+
+
 def test_a_flipped_byte_is_a_checksum_mismatch_naming_the_member(tmp_path: Path) -> None:
     path = _write(tmp_path / "b.tar")
     with Bundle.open(path) as bundle:
