@@ -48,11 +48,17 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = Path("/tmp/labup-testhosts")
 
 
-def classroom() -> tuple[Host, ...]:
+def classroom(count: int = 3) -> tuple[Host, ...]:
     status = subprocess.run(["bash", str(REPO / "scripts/testhosts.sh"), "status"],
                             capture_output=True, text=True, check=False)
-    if status.returncode != 0:
-        subprocess.run(["bash", str(REPO / "scripts/testhosts.sh"), "up", "3"], check=True)
+    env = STATE / "hosts.env"
+    have = 0
+    if env.exists():
+        for line in env.read_text().splitlines():
+            if line.startswith("LABUP_TESTHOSTS_COUNT="):
+                have = int(line.split("=", 1)[1])
+    if status.returncode != 0 or have < count:
+        subprocess.run(["bash", str(REPO / "scripts/testhosts.sh"), "up", str(count)], check=True)
     inventory = labspec.load_inventory(STATE / "inventory.yml")
     return select_hosts(inventory, ["class"])
 

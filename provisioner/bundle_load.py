@@ -94,6 +94,7 @@ def _api(client: Any) -> Any:
 
 def _image_id(api: Any, ref: str) -> str | None:
     import docker.errors
+    import requests
 
     try:
         return str(api.inspect_image(ref)["Id"])
@@ -101,6 +102,16 @@ def _image_id(api: Any, ref: str) -> str | None:
         return None
     except docker.errors.APIError as e:
         raise EngineError(f"cannot inspect image {ref}: {e.explanation or e}") from e
+    except (requests.exceptions.RequestException, OSError) as e:
+        raise EngineError(f"the engine stopped answering (inspecting {ref}): {e}") from e
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """``repo:tag`` -> (repo, tag); ``registry:5000/app`` -> (that, "latest")."""
+    repo, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return repo, tag
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
@@ -283,10 +294,31 @@ def load_bundle_into(
     each time sending only what is still missing. Raises :class:`BundleError` for a bad
     bundle (before anything is sent) and :class:`EngineError` when the engine fails.
     """
+    try:
+        return _load(
+            _api(client), Path(bundle_path), progress=progress, host=host, verify=verify,
+            only_missing=only_missing, attempts=attempts, timeout=timeout,
+        )
+    except EngineError as e:
+        if e.host is None:
+            raise EngineError(e.message, host=host, hint=e.hint) from e
+        raise
+
+
+def _load(
+    api: Any,
+    bundle_path: Path,
+    *,
+    progress: LoadProgress | None,
+    host: str,
+    verify: bool,
+    only_missing: bool,
+    attempts: int,
+    timeout: float,
+) -> LoadResult:
     import requests
 
     started = time.monotonic()
-    api = _api(client)
     with Bundle.open(bundle_path) as bundle:
         if verify:
             bundle.verify()
@@ -294,9 +326,9 @@ def load_bundle_into(
         if not only_missing:
             plan = LoadPlan((), (), bundle.manifest.images, frozenset())
         for image_id, ref in plan.tag:
-            repo, _, tag = ref.rpartition(":")
+            repo, tag = split_tag(ref)
             try:
-                api.tag(image_id, repo or ref, tag or "latest", force=True)
+                api.tag(image_id, repo, tag, force=True)
             except Exception as e:
                 raise EngineError(f"cannot tag {image_id[:19]} as {ref}: {e}", host=host) from e
         tagged = tuple(ref for _, ref in plan.tag)

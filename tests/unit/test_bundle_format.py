@@ -23,7 +23,15 @@ from provisioner.bundle import (
     Member,
     describe,
 )
-from provisioner.bundle_load import BLOCK, LoadResult, _Counter, _stream, _subset_parts, chain_ids
+from provisioner.bundle_load import (
+    BLOCK,
+    LoadResult,
+    _Counter,
+    _stream,
+    _subset_parts,
+    chain_ids,
+    split_tag,
+)
 
 D1, D2, D3 = (f"sha256:{c * 64}" for c in "abc")
 
@@ -102,6 +110,20 @@ def test_chain_ids_follow_dockers_rule() -> None:
     third = "sha256:" + hashlib.sha256(f"{second} {D3}".encode()).hexdigest()
     assert chain_ids([D1, D2, D3]) == [D1, second, third]
     assert chain_ids([]) == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("python:3.11-slim", ("python", "3.11-slim")),
+        ("labup-test/busybox:latest", ("labup-test/busybox", "latest")),
+        ("registry:5000/team/app", ("registry:5000/team/app", "latest")),
+        ("registry:5000/team/app:2", ("registry:5000/team/app", "2")),
+        ("alpine", ("alpine", "latest")),
+    ],
+)
+def test_split_tag_knows_a_registry_port_from_a_tag(ref: str, expected: tuple[str, str]) -> None:
+    assert split_tag(ref) == expected
 
 
 def test_manifest_round_trips_through_json(tmp_path: Path) -> None:
