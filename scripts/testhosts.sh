@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A classroom of real "remote" Docker hosts on this one machine, for labup's SSH and fleet tests.
 #
-#   bash scripts/testhosts.sh up [N]     # N hosts h1..hN (default 3), plus the broken ones
+#   bash scripts/testhosts.sh up [N]     # at least N hosts h1..hN (default 3), + the broken ones
 #   bash scripts/testhosts.sh status     # what runs, one line per host
 #   bash scripts/testhosts.sh down       # kill by PID, remove namespaces, veths, mounts, state
 #
@@ -294,12 +294,11 @@ cmd_up() {
     mkdir -p "$STATE"
     chmod 755 "$STATE"
     make_keys
-    # hosts beyond N from a bigger earlier run are stopped
+    # `up N` means "at least N": hosts beyond N from an earlier, bigger run are kept (others
+    # may be using them); only `down` stops hosts
     local old
     old="$(count_hosts)"
-    for k in $(seq $((n + 1)) "$((old > MAX_HOSTS ? MAX_HOSTS : old))"); do
-        clean_host "h$k"
-    done
+    [ "$old" -gt "$n" ] 2>/dev/null && [ "$old" -le "$MAX_HOSTS" ] && n="$old"
     for k in $(seq 1 "$n"); do
         h="h$k"
         if host_healthy "$h"; then
