@@ -280,6 +280,7 @@ def render_table(reports: Sequence[DoctorReport], *, stream: Any = None) -> None
     rows = [(r.host, f.item, f.level, f.detail) for r in reports for f in r.findings]
     if out.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title="labup doctor")
@@ -287,7 +288,8 @@ def render_table(reports: Sequence[DoctorReport], *, stream: Any = None) -> None
             table.add_column(col)
         colors = {"ok": "green", "warn": "yellow", "fail": "red", "info": "dim"}
         for host, item, level, detail in rows:
-            table.add_row(host, item, f"[{colors[level]}]{level}[/]", detail)
+            mark = f"[{colors[level]}]{level}[/]"
+            table.add_row(escape(host), escape(item), mark, escape(detail))
         Console(file=out).print(table)
     else:
         hw = max([4, *(len(r[0]) for r in rows)])

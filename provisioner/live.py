@@ -76,13 +76,16 @@ class LiveView:
         self._live.stop()
 
     def _render(self) -> Any:
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=self._title or None, box=None, pad_edge=False, show_header=False)
-        table.add_column("host", style="bold")
-        table.add_column("status")
-        table.add_column("step", overflow="ellipsis", no_wrap=True, max_width=70)
-        table.add_column("time", justify="right")
+        table = Table(title=self._title or None, box=None, pad_edge=False, show_header=False,
+                      expand=True, title_justify="left")
+        width = max([4, *(len(h) for h in self._hosts)])
+        table.add_column("host", style="bold", no_wrap=True, min_width=width)
+        table.add_column("status", no_wrap=True, min_width=11)
+        table.add_column("step", no_wrap=True, overflow="ellipsis", ratio=1)
+        table.add_column("time", justify="right", no_wrap=True, min_width=6)
         now = time.monotonic()
         with self._lock:
             for host in self._hosts:
@@ -94,7 +97,7 @@ class LiveView:
                     "ok": "green", "FAILED": "red", "UNREACHABLE": "red", "skipped": "yellow",
                     "running": "cyan",
                 }.get(status, "dim")
-                table.add_row(host, f"[{style}]{status}[/]", row["step"], elapsed)
+                table.add_row(escape(host), f"[{style}]{status}[/]", escape(row["step"]), elapsed)
         return table
 
     def started(self, host: str) -> None:
@@ -130,14 +133,15 @@ def print_summary(result: FleetResult, *, command: str, stream: TextIO | None = 
     ]
     if out.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"{command}: {len(rows)} host(s) in {result.seconds:.1f}s")
+        table = Table(title=escape(f"{command}: {len(rows)} host(s) in {result.seconds:.1f}s"))
         for col in ("host", "result", "time", "detail"):
             table.add_column(col, justify="right" if col == "time" else "left")
         for host, mark, secs, detail in rows:
             style = "green" if mark == "ok" else ("yellow" if mark == "skipped" else "red")
-            table.add_row(host, f"[{style}]{mark}[/]", secs, detail, style=None)
+            table.add_row(escape(host), f"[{style}]{mark}[/]", secs, escape(detail))
         Console(file=out).print(table)
     else:
         width = max([4, *(len(r[0]) for r in rows)])
