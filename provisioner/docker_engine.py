@@ -1,9 +1,10 @@
-"""DockerEngine: the Engine protocol on the docker SDK (local socket, tcp://, ssh://).
+"""DockerEngine: the Engine protocol on the Docker Engine API (local socket, tcp://, ssh://).
 
-``docker`` is imported lazily, on the first call that needs the SDK, so commands that only
-read state stay fast: on a ``unix://`` or plain ``tcp://`` URL, listing and inspecting go through
-a tiny standard-library HTTP client (:class:`RawApi`), which is what a no-op ``labup up`` uses.
-Everything that changes the engine goes through the SDK's low-level ``APIClient``.
+The lifecycle's calls (list, inspect, create, connect, start, remove) are plain JSON requests
+sent through a :class:`Transport`: on ``unix://`` and plain ``tcp://`` a tiny standard-library
+HTTP client (:class:`RawApi`), otherwise the docker SDK's own session (so ``ssh://`` clients
+work unchanged). ``docker`` is imported only for what needs the SDK (exec, logs, pull, build,
+probes, or an injected client): a no-op ``labup up`` and a ``labup down`` never import it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from labspec.errors import EngineError, EngineUnreachable
 from labspec.model import Container
@@ -56,6 +57,34 @@ class Observed:
             return None
 
 
+class ApiError(EngineError):
+    """The engine answered with an HTTP error; ``status`` 404 means "no such thing"."""
+
+    def __init__(self, status: int, explanation: str) -> None:
+        self.status = status
+        self.explanation = explanation
+        super().__init__(explanation)
+
+
+class Transport(Protocol):
+    """Send one JSON request to the Engine API (unversioned path: the engine's own version)."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """The decoded JSON answer (None when empty); ApiError on an HTTP error,
+        EngineUnreachable when nothing answers."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
@@ -69,12 +98,15 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class RawApi:
-    """Read-only Engine API calls over the standard library (unix:// or plain tcp://)."""
+    """The Engine API over the standard library (unix:// or plain tcp://), one kept-alive
+    connection per thread."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
         self.url = url
         self.timeout = timeout
         self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     @staticmethod
     def supports(url: str) -> bool:
@@ -91,45 +123,117 @@ class RawApi:
                     parsed.hostname or "localhost", parsed.port or 2375, timeout=self.timeout
                 )
             self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
         return conn
 
     def ping(self) -> None:
         """Raise EngineUnreachable unless ``/_ping`` answers."""
-        self.get("/_ping", raw=True)
+        self.request("GET", "/_ping", raw=True)
 
-    def get(self, path: str, params: Mapping[str, str] | None = None, *, raw: bool = False) -> Any:
-        """GET a JSON document (or the raw body); None on 404."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+        raw: bool = False,
+    ) -> Any:
         query = "?" + urllib.parse.urlencode(params) if params else ""
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
         for attempt in (1, 2):
             conn = self._connection()
+            if timeout is not None:
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
             try:
-                conn.request("GET", path + query)
+                conn.request(method, path + query, body=data, headers=headers)
                 resp = conn.getresponse()
-                body = resp.read()
+                payload = resp.read()
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 self._local.conn = None
+                # a kept-alive connection the engine closed is retried once on a new one
                 if attempt == 2 or isinstance(e, FileNotFoundError | ConnectionRefusedError):
                     raise EngineUnreachable(
                         f"no Docker engine answers at {self.url} ({e.__class__.__name__}: {e})",
                         hint=ENGINE_HINT,
                     ) from e
                 continue
-            if resp.status == 404:
-                return None
+            finally:
+                if timeout is not None:
+                    conn.timeout = self.timeout
+                    if conn.sock is not None:
+                        conn.sock.settimeout(self.timeout)
             if resp.status >= 400:
-                text = body.decode(errors="replace")
-                raise EngineError(f"GET {path} failed ({resp.status}): {text}")
+                raise ApiError(resp.status, _message(payload))
             if raw:
-                return body
-            return json.loads(body) if body else None
+                return payload
+            return json.loads(payload) if payload else None
         return None  # pragma: no cover
 
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET a JSON document; None on 404."""
+        try:
+            return self.request("GET", path, params=params)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()
+
+
+class SdkTransport:
+    """The same requests through a docker SDK client's session (any transport, ssh:// too)."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        url = f"{self.api.base_url}/v{self.api._version}{path}"
+        kwargs: dict[str, Any] = {"params": dict(params or {})}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        if body is not None:
+            kwargs["data"] = json.dumps(body)
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        try:
+            resp = getattr(self.api, f"_{method.lower()}")(url, **kwargs)
+        except Exception as e:
+            raise EngineUnreachable(f"lost the engine at {self.api.base_url} ({e})") from e
+        if resp.status_code >= 400:
+            raise ApiError(resp.status_code, _message(resp.content))
+        return resp.json() if resp.content else None
+
+    def close(self) -> None:
+        """The client belongs to whoever made it."""
+
+
+def _message(payload: bytes) -> str:
+    text = payload.decode(errors="replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text
+    return str(doc.get("message", text)) if isinstance(doc, dict) else text
 
 
 def label_filter(labels: Mapping[str, str]) -> str:
@@ -137,16 +241,21 @@ def label_filter(labels: Mapping[str, str]) -> str:
 
 
 def api_error_text(e: Exception) -> str:
-    """The engine's own words for an SDK error."""
+    """The engine's own words for an SDK or API error."""
     explanation = getattr(e, "explanation", None)
     if explanation:
         return str(explanation.decode() if isinstance(explanation, bytes) else explanation)
     return str(e)
 
 
+def _q(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
 class DockerEngine:
-    """One Docker engine. Build it from a URL (the SDK client is created on first use) or from an
-    existing ``docker.DockerClient`` (e.g. one that talks over SSH)."""
+    """One Docker engine. Build it from a URL (requests go through the standard library where
+    the URL allows, the SDK client is created on first need) or from an existing
+    ``docker.DockerClient`` (e.g. one that talks over SSH)."""
 
     def __init__(
         self,
@@ -156,6 +265,7 @@ class DockerEngine:
         host_label: str = "local",
         timeout: float = 60.0,
         pool_size: int = 16,
+        transport: Transport | None = None,
     ) -> None:
         if client is None and url is None:
             url = DEFAULT_URL
@@ -165,10 +275,12 @@ class DockerEngine:
         self._timeout = timeout
         self._pool_size = pool_size
         self._info: dict[str, Any] | None = None
+        self._api_version: str | None = None
         self._lock = threading.Lock()
         self.raw: RawApi | None = (
             RawApi(self._url, timeout) if client is None and RawApi.supports(self._url) else None
         )
+        self._transport: Transport | None = transport or self.raw
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -206,9 +318,29 @@ class DockerEngine:
 
     @property
     def api(self) -> Any:
+        """The SDK's low-level APIClient (imports docker)."""
         return self.client.api
 
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = SdkTransport(self.api)
+        return self._transport
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        return self.transport.request(method, path, params=params, body=body, timeout=timeout)
+
     def _fail(self, e: Exception, what: str, resource: str | None = None) -> EngineError:
+        if isinstance(e, EngineUnreachable):
+            return e
         name = type(e).__name__
         if name in ("ConnectionError", "ConnectTimeout") or isinstance(e, ConnectionError):
             return EngineUnreachable(
@@ -236,7 +368,10 @@ class DockerEngine:
 
     @property
     def api_version(self) -> str:
-        return str(self.api._version)
+        """The engine's API version (``/version``), asked once."""
+        if self._api_version is None:
+            self._api_version = str((self.call("GET", "/version") or {}).get("ApiVersion", "1.41"))
+        return self._api_version
 
     def endpoints_at_create(self) -> bool:
         """Engines with API >= 1.44 take every network endpoint at create; older ones take one."""
@@ -289,32 +424,26 @@ class DockerEngine:
             stderr=(err or b"").decode(errors="replace"),
         )
 
-    def _inspect(self, raw_path: str, sdk: Callable[[], Any]) -> dict[str, Any] | None:
-        if self.raw is not None:
-            result = self.raw.get(raw_path)
-            return dict(result) if result is not None else None
+    def _inspect(self, path: str, what: str) -> dict[str, Any] | None:
         try:
-            return dict(sdk())
-        except Exception as e:
-            if type(e).__name__ in ("NotFound", "ImageNotFound"):
+            result = self.call("GET", path)
+        except ApiError as e:
+            if e.status == 404:
                 return None
-            raise self._fail(e, f"inspect {raw_path}") from e
+            raise self._fail(e, f"inspect {what}") from e
+        return dict(result) if result is not None else None
 
     def inspect_container(self, name: str) -> dict[str, Any] | None:
-        q = urllib.parse.quote(name, safe="")
-        return self._inspect(f"/containers/{q}/json", lambda: self.api.inspect_container(name))
+        return self._inspect(f"/containers/{_q(name)}/json", f"container {name}")
 
     def inspect_image(self, ref: str) -> dict[str, Any] | None:
-        q = urllib.parse.quote(ref, safe="")
-        return self._inspect(f"/images/{q}/json", lambda: self.api.inspect_image(ref))
+        return self._inspect(f"/images/{_q(ref)}/json", f"image {ref}")
 
     def inspect_volume(self, name: str) -> dict[str, Any] | None:
-        q = urllib.parse.quote(name, safe="")
-        return self._inspect(f"/volumes/{q}", lambda: self.api.inspect_volume(name))
+        return self._inspect(f"/volumes/{_q(name)}", f"volume {name}")
 
     def inspect_network(self, name: str) -> dict[str, Any] | None:
-        q = urllib.parse.quote(name, safe="")
-        return self._inspect(f"/networks/{q}", lambda: self.api.inspect_network(name))
+        return self._inspect(f"/networks/{_q(name)}", f"network {name}")
 
     def run_probe(
         self,
@@ -335,13 +464,10 @@ class DockerEngine:
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
-            if self.raw is not None:
-                self._info = dict(self.raw.get("/info") or {})
-            else:
-                try:
-                    self._info = dict(self.client.info())
-                except Exception as e:
-                    raise self._fail(e, "read docker info") from e
+            try:
+                self._info = dict(self.call("GET", "/info") or {})
+            except ApiError as e:
+                raise self._fail(e, "read docker info") from e
         return self._info
 
     def close(self) -> None:
@@ -352,37 +478,24 @@ class DockerEngine:
 
     # -- listing (one call per kind, label filters, no inspect) -------------------------------
     def list_resources(self, kind: str, labels: Mapping[str, str]) -> list[Observed]:
-        flt = label_filter(labels)
-        if kind == "container":
-            items = self._list("/containers/json", {"all": "1", "filters": flt},
-                               lambda: self.api.containers(all=True, filters=json.loads(flt)))
-            return [_observed_container(i) for i in items]
-        if kind == "network":
-            items = self._list("/networks", {"filters": flt},
-                               lambda: self.api.networks(filters=json.loads(flt)))
-            return [
-                Observed("network", i["Name"], i["Id"], i.get("Labels") or {}) for i in items
-            ]
-        if kind == "volume":
-            def sdk_volumes() -> Any:
-                return (self.api.volumes(filters=json.loads(flt)) or {}).get("Volumes")
-
-            raw = self._list("/volumes", {"filters": flt}, sdk_volumes, key="Volumes")
-            return [Observed("volume", i["Name"], i["Name"], i.get("Labels") or {}) for i in raw]
-        raise ValueError(kind)
-
-    def _list(
-        self, path: str, params: Mapping[str, str], sdk: Callable[[], Any], key: str | None = None
-    ) -> list[dict[str, Any]]:
-        if self.raw is not None:
-            result = self.raw.get(path, params)
-            if key is not None:
-                result = (result or {}).get(key)
-            return list(result or [])
+        flt = {"filters": label_filter(labels)}
         try:
-            return list(sdk() or [])
-        except Exception as e:
-            raise self._fail(e, f"list {path}") from e
+            if kind == "container":
+                items = self.call("GET", "/containers/json", params={"all": "1", **flt}) or []
+                return [_observed_container(i) for i in items]
+            if kind == "network":
+                items = self.call("GET", "/networks", params=flt) or []
+                return [
+                    Observed("network", i["Name"], i["Id"], i.get("Labels") or {}) for i in items
+                ]
+            if kind == "volume":
+                items = (self.call("GET", "/volumes", params=flt) or {}).get("Volumes") or []
+                return [
+                    Observed("volume", i["Name"], i["Name"], i.get("Labels") or {}) for i in items
+                ]
+        except ApiError as e:
+            raise self._fail(e, f"list {kind}s") from e
+        raise ValueError(kind)
 
     # -- networks and volumes ------------------------------------------------------------------
     def create_network(
@@ -395,17 +508,19 @@ class DockerEngine:
         gateway: str | None,
         labels: Mapping[str, str],
     ) -> str:
-        ipam = None
+        body: dict[str, Any] = {
+            "Name": name,
+            "Driver": driver,
+            "Internal": internal,
+            "Labels": dict(labels),
+            "CheckDuplicate": True,
+        }
         if subnet or gateway:
-            from docker.types import IPAMConfig, IPAMPool
-
-            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway)])
+            pool = {k: v for k, v in (("Subnet", subnet), ("Gateway", gateway)) if v}
+            body["IPAM"] = {"Driver": "default", "Config": [pool]}
         try:
-            result = self.api.create_network(
-                name, driver=driver, internal=internal, ipam=ipam, labels=dict(labels),
-                check_duplicate=True,
-            )
-        except Exception as e:
+            result = self.call("POST", "/networks/create", body=body)
+        except ApiError as e:
             raise self._fail(e, "create network", name) from e
         return str(result["Id"])
 
@@ -415,43 +530,39 @@ class DockerEngine:
         last = ""
         for attempt in range(attempts):
             try:
-                self.api.remove_network(name)
+                self.call("DELETE", f"/networks/{_q(name)}")
                 return None
-            except Exception as e:
-                if type(e).__name__ == "NotFound":
+            except ApiError as e:
+                if e.status == 404:
                     return None
-                last = api_error_text(e)
+                last = e.explanation
                 if "active endpoints" not in last:
                     return last
             self._disconnect_all(name)
-            time.sleep(0.2 * (attempt + 1))
+            time.sleep(0.2 * attempt)
         return last
 
     def _disconnect_all(self, network: str) -> None:
-        try:
-            info = self.api.inspect_network(network)
-        except Exception:  # gone, or unreadable: the retry reports it
-            return
+        info = self.inspect_network(network) or {}
         for endpoint_id, endpoint in (info.get("Containers") or {}).items():
             target = endpoint.get("Name") or endpoint_id
             try:
-                self.api.disconnect_container_from_network(target, network, force=True)
-            except Exception:  # noqa: S112 - best effort; the retry reports what is left
+                self.call("POST", f"/networks/{_q(network)}/disconnect",
+                          body={"Container": target, "Force": True})
+            except ApiError:  # best effort; the retry reports what is left
                 continue
 
     def create_volume(self, name: str, *, labels: Mapping[str, str]) -> None:
         try:
-            self.api.create_volume(name, labels=dict(labels))
-        except Exception as e:
+            self.call("POST", "/volumes/create", body={"Name": name, "Labels": dict(labels)})
+        except ApiError as e:
             raise self._fail(e, "create volume", name) from e
 
     def remove_volume(self, name: str) -> str | None:
         try:
-            self.api.remove_volume(name, force=True)
-        except Exception as e:
-            if type(e).__name__ == "NotFound":
-                return None
-            return api_error_text(e)
+            self.call("DELETE", f"/volumes/{_q(name)}", params={"force": "1"})
+        except ApiError as e:
+            return None if e.status == 404 else e.explanation
         return None
 
     # -- containers ------------------------------------------------------------------------------
@@ -470,141 +581,46 @@ class DockerEngine:
         ``networks`` are (docker network name, aliases, ipv4 address). API 1.41 attaches one
         network at create, so the others are connected right after; API >= 1.44 takes them all.
         """
-        from docker.types import DeviceRequest, Healthcheck, Mount
-
-        api = self.api
-        mounts = []
-        for m in c.mounts:
-            if m.type == "tmpfs":
-                mounts.append(Mount(m.target, None, type="tmpfs", read_only=m.read_only,
-                                    tmpfs_size=m.size))
-            elif m.type == "volume":
-                source = volume_names.get(m.source or "", m.source)
-                mounts.append(Mount(m.target, source, type="volume", read_only=m.read_only))
-            else:
-                mounts.append(Mount(m.target, m.source, type="bind", read_only=m.read_only))
-        port_bindings: dict[str, list[dict[str, str]]] = {}
-        exposed: list[tuple[int, str]] = []
-        for p in c.ports:
-            key = f"{p.container}/{p.protocol}"
-            exposed.append((p.container, p.protocol))
-            port_bindings.setdefault(key, []).append(
-                {"HostIp": p.host_ip, "HostPort": str(p.host) if p.host else ""}
-            )
-        restart = None
-        if c.restart and c.restart != "no":
-            policy, _, count = c.restart.partition(":")
-            restart = {"Name": policy, "MaximumRetryCount": int(count or 0)}
-        device_requests = None
-        if c.gpus is not None and use_gpu:
-            gpu_count = -1 if c.gpus.count == "all" else int(c.gpus.count)
-            device_requests = [
-                DeviceRequest(count=gpu_count, capabilities=[list(c.gpus.capabilities)])
-            ]
-        network_mode = c.network_mode
-        if network_mode is None and networks:
-            network_mode = networks[0][0]
-        host_config = api.create_host_config(
-            port_bindings=None,
-            mounts=mounts or None,
-            network_mode=network_mode,
-            restart_policy=restart,
-            read_only=c.read_only or None,
-            privileged=c.privileged,
-            init=c.init or None,
-            cap_add=list(c.cap_add) or None,
-            cap_drop=list(c.cap_drop) or None,
-            nano_cpus=int(c.resources.cpus * 1e9) if c.resources.cpus else None,
-            mem_limit=c.resources.memory,
-            pids_limit=c.resources.pids,
-            device_requests=device_requests,
-        )
-        if port_bindings:
-            host_config["PortBindings"] = port_bindings
         at_create = list(networks) if self.endpoints_at_create() else list(networks[:1])
-        networking_config = None
-        if at_create:
-            networking_config = api.create_networking_config(
-                {
-                    net: api.create_endpoint_config(aliases=list(aliases) or None,
-                                                    ipv4_address=ip)
-                    for net, aliases, ip in at_create
-                }
-            )
-        healthcheck = None
-        if c.healthcheck is not None:
-            h = c.healthcheck
-            healthcheck = Healthcheck(
-                test=list(h.test),
-                interval=_ns(h.interval),
-                timeout=_ns(h.timeout),
-                retries=h.retries,
-                start_period=_ns(h.start_period),
-            )
+        body = container_body(c, networks=networks, at_create=at_create,
+                              volume_names=volume_names, labels=labels, use_gpu=use_gpu)
         try:
-            created = api.create_container(
-                c.image,
-                command=list(c.command) if c.command is not None else None,
-                entrypoint=list(c.entrypoint) if c.entrypoint is not None else None,
-                environment=dict(c.env) or None,
-                working_dir=c.working_dir,
-                hostname=c.hostname,
-                user=c.user,
-                ports=exposed or None,
-                labels=dict(labels),
-                host_config=host_config,
-                networking_config=networking_config,
-                healthcheck=healthcheck,
-                stop_timeout=int(c.stop_timeout) if c.stop_timeout is not None else None,
-                name=name,
-            )
-        except Exception as e:
+            created = self.call("POST", "/containers/create", params={"name": name}, body=body)
+        except ApiError as e:
             raise self._fail(e, "create the container", name) from e
         cid = str(created["Id"])
         for net, aliases, ip in networks[len(at_create):]:
             try:
-                api.connect_container_to_network(
-                    cid, net, aliases=list(aliases) or None, ipv4_address=ip
-                )
-            except Exception as e:
+                self.call("POST", f"/networks/{_q(net)}/connect",
+                          body={"Container": cid, "EndpointConfig": _endpoint(aliases, ip)})
+            except ApiError as e:
                 raise self._fail(e, f"connect it to network {net}", name) from e
         return cid
 
     def start_container(self, name: str) -> None:
         try:
-            self.api.start(name)
-        except Exception as e:
+            self.call("POST", f"/containers/{_q(name)}/start")
+        except ApiError as e:
             raise self._fail(e, "start", name) from e
 
     def stop_container(self, name: str, timeout: float = 10.0) -> None:
         try:
-            self.api.stop(name, timeout=int(timeout))
-        except Exception as e:
-            if type(e).__name__ != "NotFound":
+            self.call("POST", f"/containers/{_q(name)}/stop", params={"t": str(int(timeout))},
+                      timeout=self._timeout + timeout)
+        except ApiError as e:
+            if e.status != 404:
                 raise self._fail(e, "stop", name) from e
 
     def remove_container(self, name: str, *, force: bool = True) -> str | None:
         """Remove a container (and its anonymous volumes); None when gone, else the error."""
+        params = {"force": "1" if force else "0", "v": "1"}
         try:
-            self.api.remove_container(name, force=force, v=True)
-        except Exception as e:
-            text = api_error_text(e)
-            if type(e).__name__ == "NotFound" or "is already in progress" in text:
+            self.call("DELETE", f"/containers/{_q(name)}", params=params)
+        except ApiError as e:
+            if e.status == 404 or "is already in progress" in e.explanation:
                 return None
-            return text
+            return e.explanation
         return None
-
-    def wait_container(self, name: str, timeout: float) -> int:
-        """Block until the container stops; its exit code."""
-        try:
-            result = self.api.wait(name, timeout=timeout)
-        except Exception as e:
-            if "timed out" in str(e).lower() or type(e).__name__ in ("ReadTimeout", "Timeout"):
-                raise EngineError(
-                    f"did not complete within {timeout:g}s", resource=name
-                ) from e
-            raise self._fail(e, "wait for", name) from e
-        return int(result.get("StatusCode", -1))
 
     def logs_tail(self, name: str, lines: int = 20) -> str:
         try:
@@ -614,7 +630,8 @@ class DockerEngine:
         return bytes(data).decode(errors="replace").rstrip()
 
     # -- images --------------------------------------------------------------------------------
-    def pull_image(self, ref: str, progress: Callable[[str], None] | None = None) -> None:
+    def pull_image(self, ref: str, progress: Any = None) -> None:
+        """Pull ``ref``; ``progress(text)`` gets the status lines."""
         repo, tag = _split_ref(ref)
         try:
             for event in self.api.pull(repo, tag=tag, stream=True, decode=True):
@@ -652,6 +669,100 @@ class DockerEngine:
             )
         except Exception as e:
             raise self._fail(e, "build", f"image {tag}") from e
+
+
+def _endpoint(aliases: Sequence[str], ip: str | None) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {}
+    if aliases:
+        endpoint["Aliases"] = list(aliases)
+    if ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": ip}
+    return endpoint
+
+
+def container_body(
+    c: Container,
+    *,
+    networks: Sequence[tuple[str, Sequence[str], str | None]],
+    at_create: Sequence[tuple[str, Sequence[str], str | None]],
+    volume_names: Mapping[str, str],
+    labels: Mapping[str, str],
+    use_gpu: bool,
+) -> dict[str, Any]:
+    """The ``POST /containers/create`` body for a model container (Engine API 1.41+)."""
+    mounts: list[dict[str, Any]] = []
+    for m in c.mounts:
+        mount: dict[str, Any] = {"Target": m.target, "Type": m.type, "ReadOnly": m.read_only}
+        if m.type == "tmpfs":
+            if m.size:
+                mount["TmpfsOptions"] = {"SizeBytes": m.size}
+        elif m.type == "volume":
+            mount["Source"] = volume_names.get(m.source or "", m.source)
+        else:
+            mount["Source"] = m.source
+        mounts.append(mount)
+    host: dict[str, Any] = {
+        "Mounts": mounts,
+        "ReadonlyRootfs": c.read_only,
+        "Privileged": c.privileged,
+        "CapAdd": list(c.cap_add) or None,
+        "CapDrop": list(c.cap_drop) or None,
+    }
+    if c.init:
+        host["Init"] = True
+    if c.ports:
+        bindings: dict[str, list[dict[str, str]]] = {}
+        for p in c.ports:
+            bindings.setdefault(f"{p.container}/{p.protocol}", []).append(
+                {"HostIp": p.host_ip, "HostPort": str(p.host) if p.host else ""}
+            )
+        host["PortBindings"] = bindings
+    if c.restart and c.restart != "no":
+        policy, _, count = c.restart.partition(":")
+        host["RestartPolicy"] = {"Name": policy, "MaximumRetryCount": int(count or 0)}
+    if c.resources.cpus:
+        host["NanoCpus"] = int(c.resources.cpus * 1e9)
+    if c.resources.memory:
+        host["Memory"] = c.resources.memory
+    if c.resources.pids:
+        host["PidsLimit"] = c.resources.pids
+    if c.gpus is not None and use_gpu:
+        gpu_count = -1 if c.gpus.count == "all" else int(c.gpus.count)
+        host["DeviceRequests"] = [{"Driver": "", "Count": gpu_count, "DeviceIDs": None,
+                                   "Capabilities": [list(c.gpus.capabilities)], "Options": {}}]
+    if c.network_mode is not None:
+        host["NetworkMode"] = c.network_mode
+    elif networks:
+        host["NetworkMode"] = networks[0][0]
+    body: dict[str, Any] = {
+        "Image": c.image,
+        "Labels": dict(labels),
+        "Env": [f"{k}={v}" for k, v in c.env.items()],
+        "HostConfig": host,
+    }
+    if c.command is not None:
+        body["Cmd"] = list(c.command)
+    if c.entrypoint is not None:
+        body["Entrypoint"] = list(c.entrypoint)
+    for key, value in (("WorkingDir", c.working_dir), ("Hostname", c.hostname),
+                       ("User", c.user)):
+        if value:
+            body[key] = value
+    if c.ports:
+        body["ExposedPorts"] = {f"{p.container}/{p.protocol}": {} for p in c.ports}
+    if c.stop_timeout is not None:
+        body["StopTimeout"] = int(c.stop_timeout)
+    if c.healthcheck is not None:
+        h = c.healthcheck
+        body["Healthcheck"] = {
+            "Test": list(h.test), "Interval": _ns(h.interval), "Timeout": _ns(h.timeout),
+            "Retries": h.retries, "StartPeriod": _ns(h.start_period),
+        }
+    if at_create:
+        body["NetworkingConfig"] = {
+            "EndpointsConfig": {net: _endpoint(aliases, ip) for net, aliases, ip in at_create}
+        }
+    return body
 
 
 def _ns(seconds: float) -> int:

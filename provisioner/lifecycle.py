@@ -116,11 +116,14 @@ def up(
     parallel: int = 8,
     timeout: float = 120.0,
     checks: bool = True,
+    settle: float = 0.25,
 ) -> UpResult:
     """Converge the lab instance to its spec; on failure remove what this run created.
 
     Raises :class:`UpFailed` (a LabupError) when anything fails, after cleaning up, unless
     ``keep_on_failure``. A second call with nothing changed does nothing and says so.
+    ``settle``: a container of this run that is not running this long after the last start
+    fails the run (it "exited at once").
     """
     t0 = time.monotonic()
     run_id = new_run_id()
@@ -132,7 +135,7 @@ def up(
         reporter.info(f"{where}: up to date, nothing to do")
     else:
         ctx = ApplyContext(engine, lab, the_plan, instance, reporter, run_id,
-                           parallel=parallel, timeout=timeout)
+                           parallel=parallel, timeout=timeout, settle=settle)
         failure: BaseException | None = None
         try:
             with sigterm_as_interrupt():

@@ -21,6 +21,10 @@ from provisioner.output import QuietReporter
 
 pytestmark = pytest.mark.docker
 
+# how long after the last start a container must still run; generous, so a loaded machine
+# (other test suites on 2 cores) cannot make a quick exit look like a running container
+SETTLE = 1.5
+
 
 @pytest.fixture
 def engine(docker_client: Any, test_image: str) -> Iterator[DockerEngine]:
@@ -73,7 +77,7 @@ def test_container_exiting_at_once_is_an_error_with_its_logs(
         service("broken", command=("sh", "-c", "echo config file missing >&2; exit 3")),
     ])
     with pytest.raises(UpFailed) as caught:
-        lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False)
+        lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False, settle=SETTLE)
     text = str(caught.value)
     assert f"{key}-broken: exited at once (Exited (3)" in text
     assert "config file missing" in text
@@ -84,7 +88,7 @@ def test_container_exiting_zero_at_once_is_a_warning(
     engine: DockerEngine, key: str, tmp_path: Path
 ) -> None:
     lab = make_lab(key, tmp_path, [service("oneshot", command=("true",))])
-    result = lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False)
+    result = lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False, settle=SETTLE)
     assert result.ok
     assert any(f"{key}-oneshot exited at once (code 0)" in w for w in result.warnings)
 
@@ -203,7 +207,7 @@ def test_failed_up_leaves_preexisting_resources_and_removes_its_own(
                                       service("bad", command=("sh", "-c", "exit 4"))],
                       volumes=[Volume("data"), Volume("extra")])
     with pytest.raises(UpFailed):
-        lifecycle.up(engine, bigger, reporter=QuietReporter(), checks=False)
+        lifecycle.up(engine, bigger, reporter=QuietReporter(), checks=False, settle=SETTLE)
     assert sorted(leftovers(docker_client, key)) == sorted([f"{key}-web", f"{key}-data"])
     assert docker_client.api.inspect_container(web_id)["State"]["Running"]
 
@@ -213,7 +217,8 @@ def test_keep_on_failure_keeps_what_the_run_created(
 ) -> None:
     lab = make_lab(key, tmp_path, [service("bad", command=("sh", "-c", "echo oops; exit 2"))])
     with pytest.raises(UpFailed) as caught:
-        lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False, keep_on_failure=True)
+        lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False, keep_on_failure=True,
+                     settle=SETTLE)
     assert "oops" in str(caught.value)
     assert leftovers(docker_client, key) == [f"{key}-bad"]
     # the next up replaces the broken container (and fails the same way, cleaning up this time)

@@ -1,33 +1,36 @@
 """API 1.41 takes one network at create and connects the rest before start; API >= 1.44 takes
-every endpoint at create. The docker SDK's real APIClient builds the requests; only the two
-calls that would reach an engine are recorded instead."""
+every endpoint at create. A recording transport stands in for the engine."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from collections.abc import Mapping
 from typing import Any
 
-import docker
 import pytest
 
-from labspec.model import Container, NetworkAttachment
+from labspec.model import Container, GpuRequest, Healthcheck, Mount, NetworkAttachment, Port
 from provisioner.docker_engine import DockerEngine
 
 
-def recording_engine(version: str) -> tuple[DockerEngine, list[tuple[str, Any]]]:
-    api = docker.APIClient(base_url="unix:///nonexistent/docker.sock", version=version)
-    calls: list[tuple[str, Any]] = []
+class RecordingTransport:
+    def __init__(self, api_version: str) -> None:
+        self.api_version = api_version
+        self.requests: list[tuple[str, str, Any]] = []
 
-    def create_container(image: str, **kwargs: Any) -> dict[str, str]:
-        calls.append(("create", kwargs))
-        return {"Id": "c0ffee"}
+    def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                body: Any = None, timeout: float | None = None) -> Any:
+        if path == "/version":
+            return {"ApiVersion": self.api_version}
+        self.requests.append((method, path, body))
+        return {"Id": "c0ffee"} if path == "/containers/create" else None
 
-    def connect(container: str, net: str, **kwargs: Any) -> None:
-        calls.append(("connect", (container, net, kwargs)))
+    def close(self) -> None:
+        pass
 
-    api.create_container = create_container  # type: ignore[method-assign]
-    api.connect_container_to_network = connect  # type: ignore[method-assign]
-    return DockerEngine(SimpleNamespace(api=api), url="fake://", host_label="fake"), calls
+
+def engine(version: str) -> tuple[DockerEngine, RecordingTransport]:
+    transport = RecordingTransport(version)
+    return DockerEngine(url="fake://", host_label="fake", transport=transport), transport
 
 
 CONTAINER = Container(
@@ -39,36 +42,72 @@ NETWORKS = [("lab1-front", ("web", "site"), None), ("lab1-back", ("web",), "10.1
 
 @pytest.mark.parametrize("version", ["1.41", "1.43"])
 def test_old_api_attaches_first_network_at_create_and_connects_the_rest(version: str) -> None:
-    engine, calls = recording_engine(version)
-    engine.create_container("lab1-web", CONTAINER, networks=NETWORKS, volume_names={},
-                            labels={"labup.managed": "true"}, use_gpu=False)
-    (kind, create), (kind2, (cid, net, extra)) = calls
-    assert kind == "create" and kind2 == "connect"
-    endpoints = create["networking_config"]["EndpointsConfig"]
-    assert list(endpoints) == ["lab1-front"] and endpoints["lab1-front"]["Aliases"] == ["web",
-                                                                                        "site"]
-    assert create["host_config"]["NetworkMode"] == "lab1-front"
-    assert (cid, net, extra["aliases"], extra["ipv4_address"]) == ("c0ffee", "lab1-back",
-                                                                   ["web"], "10.1.0.5")
+    eng, rec = engine(version)
+    eng.create_container("lab1-web", CONTAINER, networks=NETWORKS, volume_names={},
+                         labels={"labup.managed": "true"}, use_gpu=False)
+    (m1, p1, create), (m2, p2, connect) = rec.requests
+    assert (m1, p1, m2, p2) == ("POST", "/containers/create", "POST", "/networks/lab1-back/connect")
+    assert create["NetworkingConfig"]["EndpointsConfig"] == {"lab1-front": {"Aliases": ["web",
+                                                                                        "site"]}}
+    assert create["HostConfig"]["NetworkMode"] == "lab1-front"
+    assert connect == {"Container": "c0ffee", "EndpointConfig": {
+        "Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.1.0.5"}}}
 
 
 def test_new_api_takes_every_endpoint_at_create() -> None:
-    engine, calls = recording_engine("1.44")
-    engine.create_container("lab1-web", CONTAINER, networks=NETWORKS, volume_names={},
-                            labels={}, use_gpu=False)
-    ((kind, create),) = calls
-    endpoints = create["networking_config"]["EndpointsConfig"]
-    assert kind == "create" and set(endpoints) == {"lab1-front", "lab1-back"}
+    eng, rec = engine("1.44")
+    eng.create_container("lab1-web", CONTAINER, networks=NETWORKS, volume_names={},
+                         labels={}, use_gpu=False)
+    ((method, path, create),) = rec.requests
+    endpoints = create["NetworkingConfig"]["EndpointsConfig"]
+    assert (method, path) == ("POST", "/containers/create")
+    assert set(endpoints) == {"lab1-front", "lab1-back"}
     assert endpoints["lab1-back"]["IPAMConfig"] == {"IPv4Address": "10.1.0.5"}
 
 
-def test_gpu_request_becomes_a_device_request() -> None:
-    from labspec.model import GpuRequest
-
-    engine, calls = recording_engine("1.41")
-    gpu = Container("trainer", "cuda", gpus=GpuRequest(count="all", capabilities=("gpu",
-                                                                                   "utility")))
-    engine.create_container("lab1-trainer", gpu, networks=[], volume_names={}, labels={},
-                            use_gpu=True)
-    (request,) = calls[0][1]["host_config"]["DeviceRequests"]
+def test_gpu_request_becomes_a_device_request_unless_started_without() -> None:
+    eng, rec = engine("1.41")
+    gpu = Container("trainer", "cuda", gpus=GpuRequest(count="all",
+                                                       capabilities=("gpu", "utility")))
+    eng.create_container("lab1-trainer", gpu, networks=[], volume_names={}, labels={},
+                         use_gpu=True)
+    eng.create_container("lab1-trainer", gpu, networks=[], volume_names={}, labels={},
+                         use_gpu=False)
+    (request,) = rec.requests[0][2]["HostConfig"]["DeviceRequests"]
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu", "utility"]]
+    assert "DeviceRequests" not in rec.requests[1][2]["HostConfig"]
+
+
+def test_every_container_field_reaches_the_create_body() -> None:
+    eng, rec = engine("1.41")
+    full = Container(
+        "db", "postgres:16", command=("postgres", "-c", "x=1"), entrypoint=("docker-entry",),
+        env={"A": "1"}, working_dir="/w", hostname="h", user="999", read_only=True,
+        init=True, cap_add=("NET_ADMIN",), cap_drop=("ALL",), restart="on-failure:3",
+        ports=(Port(5432, 15432), Port(53, None, protocol="udp")),
+        mounts=(Mount("volume", "/var/lib/pg", "data"), Mount("tmpfs", "/run", size=1024),
+                Mount("bind", "/cfg", "/labs/x/cfg", read_only=True)),
+        healthcheck=Healthcheck(("CMD", "pg_isready"), interval=1.5, timeout=2, retries=4,
+                                start_period=3),
+        stop_timeout=7, labels={"team": "a"},
+    )
+    eng.create_container("lab1-db", full, networks=[], volume_names={"data": "lab1-data"},
+                         labels={"team": "a"}, use_gpu=False)
+    body = rec.requests[0][2]
+    host = body["HostConfig"]
+    assert body["Cmd"] == ["postgres", "-c", "x=1"] and body["Entrypoint"] == ["docker-entry"]
+    assert body["Env"] == ["A=1"] and body["WorkingDir"] == "/w" and body["Hostname"] == "h"
+    assert body["User"] == "999" and body["StopTimeout"] == 7 and body["Labels"] == {"team": "a"}
+    assert body["ExposedPorts"] == {"5432/tcp": {}, "53/udp": {}}
+    assert host["PortBindings"] == {"5432/tcp": [{"HostIp": "127.0.0.1", "HostPort": "15432"}],
+                                    "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
+    assert body["Healthcheck"] == {"Test": ["CMD", "pg_isready"], "Interval": 1_500_000_000,
+                                   "Timeout": 2_000_000_000, "Retries": 4,
+                                   "StartPeriod": 3_000_000_000}
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert host["ReadonlyRootfs"] and host["Init"] and host["CapDrop"] == ["ALL"]
+    assert host["Mounts"] == [
+        {"Target": "/var/lib/pg", "Type": "volume", "ReadOnly": False, "Source": "lab1-data"},
+        {"Target": "/run", "Type": "tmpfs", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 1024}},
+        {"Target": "/cfg", "Type": "bind", "ReadOnly": True, "Source": "/labs/x/cfg"},
+    ]
