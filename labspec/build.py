@@ -78,7 +78,7 @@ def load_lab(
     values = templating.resolve_values(param_defs, params, file=raw_doc.file)
 
     # Stage 3: render, then validate the rendered document.
-    lab_id = data.get("id") if isinstance(data.get("id"), int) else None
+    lab_id = _lab_id(data.get("id"))
     lab_name = str(data.get("name", ""))
     ctx = templating.context(
         values=values, lab_id=lab_id, lab_name=lab_name, host=host, instance=instance
@@ -136,6 +136,13 @@ def validate_path(
     except LabupError as e:
         return [Problem(str(path), 0, 0, "$", e.message, e.hint)]
     return []
+
+
+def _lab_id(value: Any) -> int | None:
+    """The catalog number (``5`` or ``5.0``, which JSON Schema also calls an integer)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    return None
 
 
 def build_params(raw: Mapping[str, Any]) -> tuple[Param, ...]:
@@ -209,7 +216,7 @@ class _Builder:
 
     def lab(self, spec_path: Path, params: tuple[Param, ...], values: dict[str, ParamValue]) -> Lab:
         data: dict[str, Any] = self.doc.data
-        lab_id = data.get("id")
+        lab_id = _lab_id(data.get("id"))
         key = f"lab{lab_id}" if lab_id is not None else str(data["name"])
         images = tuple(self.image(k, v or {}, key) for k, v in (data.get("images") or {}).items())
         refs = {image.name: image.ref for image in images}
@@ -302,7 +309,7 @@ class _Builder:
             resources=Resources(
                 cpus=float(resources["cpus"]) if "cpus" in resources else None,
                 memory=parse_size(resources["memory"]) if "memory" in resources else None,
-                pids=resources.get("pids"),
+                pids=int(resources["pids"]) if "pids" in resources else None,
             ),
             gpus=self.gpus(spec.get("gpus")),
             healthcheck=self.healthcheck(spec.get("healthcheck")),
@@ -356,10 +363,13 @@ class _Builder:
     def gpus(value: Any) -> GpuRequest | None:
         if value is None:
             return None
-        if isinstance(value, int | str):
-            return GpuRequest(count=cast(Any, value))
+        if isinstance(value, str):
+            return GpuRequest(count="all")
+        if isinstance(value, int | float):
+            return GpuRequest(count=int(value))
+        count = value.get("count", 1)
         return GpuRequest(
-            count=value.get("count", 1),
+            count="all" if count == "all" else int(count),
             capabilities=tuple(value.get("capabilities") or ("gpu",)),
             optional=bool(value.get("optional", False)),
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -58,7 +59,7 @@ def check(
 ) -> list[Problem]:
     """Every schema problem of ``doc``, located; errors at paths where ``skip`` is true are
     dropped (their template already failed and was reported)."""
-    problems: list[Problem] = []
+    problems: list[Problem] = _unusable(doc, doc.data, ())
     seen: set[tuple[int, int, str, str]] = set()
     errors = sorted(validator(kind).iter_errors(doc.data), key=relevance)
     for error in errors:
@@ -70,6 +71,43 @@ def check(
                 seen.add(key)
                 problems.append(problem)
     return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _unusable(doc: Document, value: Any, path: JsonPath) -> list[Problem]:
+    """Values JSON Schema cannot refuse but no field means: ``.nan``/``.inf`` pass every
+    bound, and a NUL character fits no path, name or command."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [doc.problem(path, f"{value} is not a finite number")]
+    if isinstance(value, str) and "\x00" in value:
+        return [doc.problem(path, "text holds a NUL character (\\0)")]
+    found: list[Problem] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                found.append(doc.problem(path, "a key holds a NUL character (\\0)"))
+            found.extend(_unusable(doc, item, (*path, key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.extend(_unusable(doc, item, (*path, i)))
+    return found
+
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean (true or false)",
+    "null": "empty",
+}
+
+
+def _alternatives(names: list[str]) -> str:
+    unique = list(dict.fromkeys(names))
+    if len(unique) == 1:
+        return unique[0]
+    return ", ".join(unique[:-1]) + " or " + unique[-1]
 
 
 def _schema_of(error: ValidationError) -> dict[str, Any]:
@@ -123,8 +161,10 @@ def _convert(doc: Document, error: ValidationError, context_hint: str | None) ->
     if kind == "not":
         return [doc.problem(path, f"{shown} is not allowed here", hint=described)]
     if kind == "type":
-        names = " or ".join(repr(t) for t in value) if isinstance(value, list) else repr(value)
-        return [doc.problem(path, f"{shown} is not of type {names}", hint=described)]
+        names = _alternatives(
+            [_TYPE_NAMES.get(t, t) for t in (value if isinstance(value, list) else [value])]
+        )
+        return [doc.problem(path, f"{shown} is not {names}", hint=described)]
     if kind == "oneOf" and not error.context:
         keys = _required_keys(value)
         present = [k for k in keys if isinstance(error.instance, dict) and k in error.instance]
@@ -152,11 +192,10 @@ def _branches(
             expected = _value_of(e)
             if e.validator == "type":
                 listed = expected if isinstance(expected, list) else [expected]
-                wanted.extend(repr(v) for v in listed)
+                wanted.extend(_TYPE_NAMES.get(v, v) for v in listed)
             else:
                 wanted.append(repr(expected))
-        names = " or ".join(dict.fromkeys(wanted))
-        message = f"{_show(error.instance)} is not of type {names}"
+        message = f"{_show(error.instance)} is not {_alternatives(wanted)}"
         return [doc.problem(path, message, hint=described)]
     keyed = _required_keys(branches)
     if keyed and all(e.validator == "required" and not e.relative_path for e in context):

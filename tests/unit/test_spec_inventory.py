@@ -63,7 +63,7 @@ def test_a_bare_host_takes_its_name_as_address_and_default_fields(tmp_path: Path
 def test_unknown_keys_and_wrong_types_are_located(tmp_path: Path) -> None:
     assert problems(tmp_path, "hosts:\n  pc01: {adress: 10.0.0.1, port: ssh}\n") == [
         "4:10 $.hosts.pc01.adress: unknown key 'adress'",
-        "4:34 $.hosts.pc01.port: 'ssh' is not of type 'integer'",
+        "4:34 $.hosts.pc01.port: 'ssh' is not an integer",
     ]
 
 
