@@ -1,0 +1,218 @@
+"""Benchmark: 40 mixed checks on a running lab.
+
+Brings a 5-container lab up with labup, then measures on the same engine, in the same run:
+- each check alone (``labup check --only ID``-style, probe sidecars cold each time): the
+  slowest single check and the sum of all of them;
+- the 40 checks one by one in a single run (``parallel=1``);
+- the 40 checks in parallel (``parallel=8``, the default of ``labup check``).
+Reports total-parallel / slowest-single (target < 1.5x) and one-by-one / parallel.
+
+    .venv/bin/python bench/checks_bench.py [--repeat 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import labspec
+from provisioner.checks import run_checks
+from provisioner.connect import connect
+from provisioner.lifecycle import down, up
+from provisioner.output import QuietReporter
+from provisioner.probe import close_sidecars, ensure_probe_image
+
+IDLE = "trap 'exit 0' TERM INT; sleep 3600 & wait"
+SERVE = (
+    "trap 'exit 0' TERM INT; mkdir -p /w; echo {body} > /w/index.html; "
+    "httpd -f -p {port} -h /w & wait"
+)
+
+SPEC = """\
+apiVersion: labup/v1
+kind: Lab
+name: {name}
+title: checks benchmark
+params:
+  web_port: {{type: integer, default: 80}}
+networks:
+  front: {{}}
+  back: {{}}
+volumes:
+  data: {{}}
+containers:
+  web:
+    image: {image}
+    command: [sh, -c, "{web}"]
+    ports: ["{{{{ web_port }}}}"]
+    networks: [front]
+  api:
+    image: {image}
+    command: [sh, -c, "{api}"]
+    ports: ["8000"]
+    networks: [front, back]
+  client:
+    image: {image}
+    command: [sh, -c, "{idle}"]
+    networks: [front]
+  db:
+    image: {image}
+    command: [sh, -c, "{db}"]
+    networks: [back]
+  worker:
+    image: {image}
+    command: [sh, -c, "{idle}"]
+    user: "0"
+    networks: [back]
+    mounts: [{{type: volume, source: data, target: /data}}]
+checks:
+{checks}
+"""
+
+CHECKS = [
+    # container (8)
+    *[
+        f"{{id: up-{c}, container: {{container: {c}}}}}"
+        for c in ("web", "api", "client", "db", "worker")
+    ],
+    "{id: web-steady, container: {container: web, max_restarts: 0}}",
+    "{id: api-steady, container: {container: api, max_restarts: 0}}",
+    "{id: worker-user, container: {container: worker, user: '0'}}",
+    # http from the host (6)
+    "{id: web-index, http: {to: web, port: '{{ web_port }}', path: /index.html, body_regex: web}}",
+    "{id: web-404, http: {to: web, port: '{{ web_port }}', path: /nope, status: 404}}",
+    "{id: web-type, http: {to: web, port: '{{ web_port }}', path: /index.html,"
+    " headers: {Content-Type: html}}}",
+    "{id: api-index, http: {to: api, port: 8000, path: /index.html, body_regex: api}}",
+    "{id: api-404, http: {to: api, port: 8000, path: /missing, status: [404]}}",
+    "{id: web-head, http: {to: web, port: '{{ web_port }}', path: /index.html, method: HEAD}}",
+    # http from a container (4)
+    "{id: client-web, http: {from: client, to: web, port: '{{ web_port }}',"
+    " path: /index.html, body: web}}",
+    "{id: client-api, http: {from: client, to: api, port: 8000, path: /index.html}}",
+    "{id: api-db, http: {from: api, to: db, port: 5432, path: /index.html, body_regex: db}}",
+    "{id: worker-db, http: {from: worker, to: db, port: 5432, path: /index.html}}",
+    # tcp from the host (4)
+    "{id: web-open, tcp: {to: web, port: '{{ web_port }}'}}",
+    "{id: api-open, tcp: {to: api, port: 8000}}",
+    "{id: db-closed, tcp: {to: db, port: 5432, open: false}}",
+    "{id: client-closed, tcp: {to: client, port: 22, open: false}}",
+    # tcp from a container (3)
+    "{id: api-db-tcp, tcp: {from: api, to: db, port: 5432}}",
+    "{id: client-web-tcp, tcp: {from: client, to: web, port: '{{ web_port }}'}}",
+    "{id: client-web-81, tcp: {from: client, to: web, port: 81, open: false}}",
+    # reachable (5)
+    "{id: client-reaches-web, reachable: {from: client, to: web, port: '{{ web_port }}'}}",
+    "{id: api-reaches-db, reachable: {from: api, to: db, port: 5432}}",
+    "{id: worker-reaches-db, reachable: {from: worker, to: db}}",
+    "{id: client-not-db, reachable: {from: client, to: db, port: 5432, reachable: false}}",
+    "{id: web-not-worker, reachable: {from: web, to: worker, reachable: false}}",
+    # exec (5)
+    "{id: web-cat, exec: {container: web, command: [cat, /w/index.html], stdout: web}}",
+    "{id: api-env, exec: {container: api, command: [sh, -c, 'echo $X'], env: {X: '1'},"
+    " stdout: '1'}}",
+    "{id: db-ls, exec: {container: db, command: [ls, /w], stdout_regex: index}}",
+    "{id: client-id, exec: {container: client, command: [id, -u], stdout: '0'}}",
+    "{id: worker-df, exec: {container: worker, command: [df, /data], exit_code: 0}}",
+    # file (3), volume (1), image (1)
+    "{id: web-file, file: {container: web, path: /w/index.html, content_regex: web, type: file}}",
+    "{id: api-no-secret, file: {container: api, path: /root/.ssh/id_rsa, exists: false}}",
+    "{id: data-root, file: {volume: data, path: /, type: directory}}",
+    "{id: data-persists, volume: {volume: data, container: worker, path: /data}}",
+    "{id: image-small, image: {image: '{image}', max_size: 10MB, max_layers: 10}}",
+]
+
+
+def spec_text(name: str, image: str) -> str:
+    checks = "\n".join("  - " + c.replace("{image}", image) for c in CHECKS)
+    return SPEC.format(
+        name=name,
+        image=image,
+        idle=IDLE,
+        web=SERVE.format(body="web", port="{{ web_port }}"),
+        api=SERVE.format(body="api", port=8000),
+        db=SERVE.format(body="db", port=5432),
+        checks=checks,
+    )
+
+
+def timed(engine: Any, lab: Any, **kw: Any) -> tuple[float, Any]:
+    close_sidecars(engine.client)
+    t0 = time.monotonic()
+    run = run_checks(engine, lab, **kw)
+    return time.monotonic() - t0, run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    assert len(CHECKS) == 40, len(CHECKS)
+
+    engine = connect(None)
+    image = ensure_probe_image(engine.client)  # a busybox image that exists offline
+    name = f"ckbench-{uuid.uuid4().hex[:6]}"
+    folder = Path(tempfile.mkdtemp(prefix="labup-checks-bench-"))
+    (folder / "lab.yaml").write_text(spec_text(name, image))
+    lab = labspec.load_lab(folder / "lab.yaml")
+    reporter = QuietReporter()
+    up(engine, lab, reporter=reporter, checks=False)
+    try:
+        _, warm = timed(engine, lab, parallel=args.parallel)  # warm-up (image cache, DNS)
+        bad = [f"{r.id}: {r.message}" for r in warm.results if r.status != "pass"]
+        if bad:
+            print("checks that do not pass:\n  " + "\n  ".join(bad), file=sys.stderr)
+            return 1
+        singles: dict[str, float] = {}
+        for check in lab.checks:
+            samples = [timed(engine, lab, only=(check.id,))[0] for _ in range(args.repeat)]
+            singles[check.id] = statistics.median(samples)
+        serial = statistics.median(
+            timed(engine, lab, parallel=1)[0] for _ in range(args.repeat)
+        )
+        parallel = statistics.median(
+            timed(engine, lab, parallel=args.parallel)[0] for _ in range(args.repeat)
+        )
+    finally:
+        close_sidecars(engine.client)
+        down(engine, lab.key, volumes=True, reporter=reporter)
+        engine.close()
+
+    slowest_id = max(singles, key=lambda k: singles[k])
+    slowest = singles[slowest_id]
+    result = {
+        "checks": len(lab.checks),
+        "parallel_workers": args.parallel,
+        "repeat": args.repeat,
+        "parallel_s": round(parallel, 3),
+        "one_by_one_run_s": round(serial, 3),
+        "sum_of_singles_s": round(sum(singles.values()), 3),
+        "slowest_single_s": round(slowest, 3),
+        "slowest_single_id": slowest_id,
+        "ratio_parallel_to_slowest": round(parallel / slowest, 2),
+        "speedup_vs_one_by_one": round(serial / parallel, 2),
+        "speedup_vs_sum_of_singles": round(sum(singles.values()) / parallel, 2),
+    }
+    print("| measure | seconds |\n| --- | --- |")
+    print(f"| 40 checks, parallel={args.parallel} (median of {args.repeat}) | {parallel:.2f} |")
+    print(f"| 40 checks one by one in one run (parallel=1) | {serial:.2f} |")
+    print(f"| sum of the 40 checks each run alone | {sum(singles.values()):.2f} |")
+    print(f"| slowest single check alone ({slowest_id}) | {slowest:.2f} |")
+    print(f"\nparallel / slowest single: {result['ratio_parallel_to_slowest']}x (target < 1.5x)")
+    print(f"one by one / parallel: {result['speedup_vs_one_by_one']}x faster in parallel")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
