@@ -103,6 +103,10 @@ _TYPE_NAMES = {
 }
 
 
+def _type_name(name: Any) -> str:
+    return _TYPE_NAMES.get(str(name), str(name))
+
+
 def _alternatives(names: list[str]) -> str:
     unique = list(dict.fromkeys(names))
     if len(unique) == 1:
@@ -162,7 +166,7 @@ def _convert(doc: Document, error: ValidationError, context_hint: str | None) ->
         return [doc.problem(path, f"{shown} is not allowed here", hint=described)]
     if kind == "type":
         names = _alternatives(
-            [_TYPE_NAMES.get(t, t) for t in (value if isinstance(value, list) else [value])]
+            [_type_name(t) for t in (value if isinstance(value, list) else [value])]
         )
         return [doc.problem(path, f"{shown} is not {names}", hint=described)]
     if kind == "oneOf" and not error.context:
@@ -192,7 +196,7 @@ def _branches(
             expected = _value_of(e)
             if e.validator == "type":
                 listed = expected if isinstance(expected, list) else [expected]
-                wanted.extend(_TYPE_NAMES.get(v, v) for v in listed)
+                wanted.extend(_type_name(v) for v in listed)
             else:
                 wanted.append(repr(expected))
         message = f"{_show(error.instance)} is not {_alternatives(wanted)}"
