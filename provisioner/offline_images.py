@@ -491,7 +491,8 @@ def _ensure_static(binary: Path) -> None:
 def cached_rootfs(recipe: Recipe, *, mirror: str | None = None, progress: Progress = _noop) -> Path:
     """The recipe's trimmed root filesystem as a tarball, built once and cached."""
     folder = cache_dir()
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", recipe.ref)
+    # named by what shapes the rootfs, not by the image name: two names, one cache file
+    slug = f"{recipe.method}-{recipe.suite}"
     target = folder / f"{slug}-{recipe.key}.tar"
     if target.is_file():
         progress(recipe.ref, f"cached root filesystem {target}")
