@@ -30,7 +30,19 @@ JUNIT = typer.Option(None, "--junit", help="Also write JUnit XML (for CI) to FIL
 REPORT = typer.Option(
     None, "--report", help="Also write a self-contained HTML report to FILE.", metavar="FILE.html"
 )
-PARALLEL = typer.Option(8, "--parallel", min=1, max=64, help="Checks running at once.")
+PARALLEL = typer.Option(
+    None,
+    "--parallel",
+    min=1,
+    max=256,
+    help="Checks running at once (default 8); with -i, hosts driven at once.",
+)
+LIMIT = typer.Option(
+    None, "--limit", "-l", help="With -i: only these hosts or groups (names, groups or globs)."
+)
+ONLY_FAILED = typer.Option(
+    False, "--only-failed", help="With -i: only the hosts that failed in the last fleet run."
+)
 
 
 def parse_sets(values: list[str] | None) -> dict[str, str]:
@@ -86,15 +98,41 @@ def register(app: typer.Typer) -> None:
         json_out: bool = opt.JSON,
         junit: Path | None = JUNIT,
         report: Path | None = REPORT,
-        parallel: int = PARALLEL,
+        parallel: int | None = PARALLEL,
+        inventory: str | None = opt.INVENTORY,
+        limit: list[str] | None = LIMIT,
+        only_failed: bool = ONLY_FAILED,
     ) -> None:
-        """Run the lab's checks on a running lab: pass / fail / blocked / skipped, hints, score."""
+        """Run the lab's checks on a running lab: pass / fail / blocked / skipped, hints, score.
+
+        With -i, on every host of the inventory, and --report writes the class report."""
         from provisioner.checks import run_checks
         from provisioner.connect import connect
 
         if stage not in STAGES:
             raise UserInputError(f"--stage {stage!r}: expected env, task or all")
         name = instance or "default"
+        if inventory:
+            if junit is not None:
+                raise UserInputError("--junit is for one engine; with -i use --report FILE")
+            from provisioner.cli_fleet import fleet_check
+
+            fleet_check(
+                inventory,
+                lab,
+                sets=sets,
+                instance=name,
+                stages=STAGES[stage],
+                only=tuple(only or ()),
+                reports=[report] if report is not None else [],
+                limit=limit,
+                parallel=parallel,
+                only_failed=only_failed,
+                json_out=json_out,
+            )
+            return
+        if limit or only_failed:
+            raise UserInputError("--limit and --only-failed go with -i INVENTORY")
         the_lab = load(lab, sets, name)
         engine = connect(host)
         try:
@@ -103,7 +141,7 @@ def register(app: typer.Typer) -> None:
                 the_lab,
                 instance=name,
                 stages=STAGES[stage],
-                parallel=parallel,
+                parallel=parallel or 8,
                 only=tuple(only or ()),
             )
         finally:
