@@ -134,6 +134,9 @@ def up(
         where = lab.key if instance == L.DEFAULT_INSTANCE else f"{lab.key} (instance {instance})"
         reporter.info(f"{where}: up to date, nothing to do")
     else:
+        for step in the_plan.changes:
+            if step.action in ("replace", "remove"):
+                reporter.info(step.text().replace("  ", " ").strip())
         ctx = ApplyContext(engine, lab, the_plan, instance, reporter, run_id,
                            parallel=parallel, timeout=timeout, settle=settle)
         failure: BaseException | None = None

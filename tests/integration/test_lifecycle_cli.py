@@ -185,3 +185,24 @@ def test_interrupted_up_removes_what_it_created(
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "removing what this run created" in err and "interrupted" in err
     assert leftovers(docker_client, name) == []
+
+
+def test_reset_empties_volumes_and_recreates_containers(
+    name: str, tmp_path: Path, docker_client: Any
+) -> None:
+    folder = copy_lab("basic", tmp_path, name)
+    port = str(free_port())
+    labup("up", str(folder), "--set", f"web_port={port}", "-q", check=True)
+    web = f"{name}-web"
+    exec_id = docker_client.api.exec_create(web, ["sh", "-c", "echo work > /data/mine"])
+    docker_client.api.exec_start(exec_id)
+    before = docker_client.api.inspect_container(web)["Id"]
+    doc = json.loads(labup("reset", str(folder), "--set", f"web_port={port}", "--json",
+                           check=True).stdout)
+    assert {"kind": "volume", "name": f"{name}-data"} in doc["down"]["removed"]
+    assert doc["up"]["ok"] and not doc["up"]["noop"]
+    assert docker_client.api.inspect_container(web)["Id"] != before
+    exec_id = docker_client.api.exec_create(web, ["ls", "/data"])
+    assert docker_client.api.exec_start(exec_id) == b""
+    labup("down", str(folder), "--volumes", check=True)
+    assert leftovers(docker_client, name) == []
