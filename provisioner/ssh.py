@@ -462,11 +462,16 @@ def docker_client_over_ssh(
     """A docker SDK client for the engine behind ``ssh://user@host:port``.
 
     ``timeout`` bounds connecting (TCP, handshake, auth); ``api_timeout`` each API call.
-    The host key is checked against ``known_hosts`` (default ``~/.ssh/known_hosts``).
+    The key defaults to ``LABUP_SSH_KEY``, else ssh-agent and ``~/.ssh/id_*``; the host key is
+    checked against ``known_hosts`` (default ``LABUP_KNOWN_HOSTS``, else ``~/.ssh/known_hosts``).
     Raises :class:`HostKeyError`, :class:`SshAuthError` or ``EngineUnreachable`` (no sshd, or
     no Docker engine answering on the far side), each one line with a hint.
     """
     target = parse_ssh_url(url)
+    key = key if key is not None else os.environ.get("LABUP_SSH_KEY") or None
+    known_hosts = (
+        known_hosts if known_hosts is not None else os.environ.get("LABUP_KNOWN_HOSTS") or None
+    )
     session = SshSession.connect(
         target,
         key=Path(key) if key is not None else None,
@@ -517,9 +522,3 @@ def _no_engine_error(session: SshSession, docker_host: str | None) -> EngineUnre
         hint="install and start Docker on that machine (and put `docker` on PATH for sessions), "
         "or set the host's docker_host in the inventory",
     )
-
-
-def env_key_path() -> Path | None:
-    """LABUP_SSH_KEY, when set (used by the CLI for --host ssh://)."""
-    value = os.environ.get("LABUP_SSH_KEY")
-    return Path(value) if value else None

@@ -215,3 +215,22 @@ def remote_lab(lab: Lab, remote_folder: str) -> Lab:
         dataclasses.replace(c, mounts=tuple(move(m) for m in c.mounts)) for c in lab.containers
     )
     return dataclasses.replace(lab, folder=remote, containers=containers)
+
+
+def prepare_for_engine(
+    engine: Any, lab: Lab, *, instance: str, base: str | None = None, reporter: Any = None
+) -> Lab:
+    """For an engine over SSH: copy the bind files and return the lab as the host must see it.
+    Any other engine: the lab unchanged. (``labup up --host ssh://...`` uses this.)"""
+    from provisioner.ssh import ssh_session_of
+
+    if not str(getattr(engine, "url", "")).startswith("ssh://") or not bind_sources(lab):
+        return lab
+    session = ssh_session_of(getattr(engine, "client", None))
+    if session is None:
+        return lab
+    result = sync_lab(session.sftp(), lab, instance=instance, base=base,
+                      host=getattr(engine, "host_label", None))
+    if reporter is not None:
+        reporter.info(f"lab files on {session.target.label}: {result.summary()}")
+    return remote_lab(lab, result.remote_folder)
