@@ -66,7 +66,11 @@ def load_lab(
     folder = spec_path.parent
 
     # Stage 2: params must be sound before anything can be rendered.
-    head = {k: v for k, v in raw_doc.data.items() if k in ("params", "id", "name")}
+    # Validate the head (params, id, name) alone: a whole, still unrendered document would
+    # report templates where the schema wants numbers. `containers: {}` keeps it schema-whole.
+    head_keys = ("apiVersion", "kind", "id", "name", "title", "params")
+    head = {k: v for k, v in raw_doc.data.items() if k in head_keys}
+    head["containers"] = {}
     head_doc = Document(raw_doc.file, head, raw_doc.values, raw_doc.keys)
     param_problems = [p for p in validate.check(head_doc, "lab") if p.path != "$"]
     if not param_problems:

@@ -6,26 +6,37 @@ and kept: validators are pure configuration, not state.
 
 Each jsonschema error becomes a :class:`~labspec.errors.Problem` at the YAML position of the
 value (or, for unknown and badly named keys, of the key). ``oneOf``/``anyOf`` failures report
-the branch that fits best (jsonschema's ``best_match`` / ``relevance``), not every branch.
+the branch that fits best (ranked with jsonschema's ``relevance``), not every branch.
+
+Importing jsonschema costs more CPU than reading, rendering and building a whole lab, and
+``labup up`` of an unchanged lab should be quick. So a document that passed is remembered by
+a digest of its (rendered) content, the schemas and this module's own source, as an empty
+file under ``$LABUP_CACHE_DIR`` (default ``~/.cache/labup``); the next run with the same
+digest skips jsonschema entirely. Only passes are cached: a document with problems is always
+checked in full. ``LABUP_NO_CACHE=1`` turns it off; deleting the folder is always safe.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Callable
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, relevance
-from referencing import Registry, Resource
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from labspec.errors import Problem
 from labspec.loader import Document, JsonPath
 from labspec.resources import schemas_dir
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 KINDS = ("lab", "inventory", "checks")
 
@@ -40,6 +51,8 @@ def schema(kind: str) -> dict[str, Any]:
 
 @functools.cache
 def _registry() -> Registry[Any]:
+    from referencing import Registry, Resource
+
     resources = []
     for path in sorted(schemas_dir().glob("*.schema.json")):
         contents = json.loads(path.read_text(encoding="utf-8"))
@@ -51,7 +64,46 @@ def _registry() -> Registry[Any]:
 @functools.cache
 def validator(kind: str) -> Draft202012Validator:
     """The validator of a document kind, built once."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema(kind), registry=_registry())
+
+
+def cache_dir() -> Path | None:
+    """Where passes are remembered; None when ``LABUP_NO_CACHE=1``."""
+    if os.environ.get("LABUP_NO_CACHE") == "1":
+        return None
+    base = os.environ.get("LABUP_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    root = Path(base) if base else Path.home() / ".cache"
+    return (root if os.environ.get("LABUP_CACHE_DIR") else root / "labup") / "valid"
+
+
+@functools.cache
+def _fingerprint() -> bytes:
+    """The schemas and this module's source: a change to either forgets every pass."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for path in sorted(schemas_dir().glob("*.schema.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.digest()
+
+
+def _digest(kind: str, data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha256(_fingerprint() + kind.encode() + b"\0" + text.encode()).hexdigest()
+
+
+def _remembered(path: Path | None) -> bool:
+    return path is not None and path.is_file()
+
+
+def _remember(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        pass  # best effort: a read-only home only means the next run validates again
 
 
 def check(
@@ -59,7 +111,13 @@ def check(
 ) -> list[Problem]:
     """Every schema problem of ``doc``, located; errors at paths where ``skip`` is true are
     dropped (their template already failed and was reported)."""
+    from_cache = cache_dir()
+    marker = from_cache / _digest(kind, doc.data) if from_cache is not None else None
     problems: list[Problem] = _unusable(doc, doc.data, ())
+    if _remembered(marker):
+        return problems
+    from jsonschema.exceptions import relevance
+
     seen: set[tuple[int, int, str, str]] = set()
     errors = sorted(validator(kind).iter_errors(doc.data), key=relevance)
     for error in errors:
@@ -70,6 +128,8 @@ def check(
             if key not in seen:
                 seen.add(key)
                 problems.append(problem)
+    if not errors:
+        _remember(marker)
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
@@ -211,6 +271,8 @@ def _branches(
         branch = branches[index] if index < len(branches) else {}
         depth = max(len(e.path) for e in errors)
         return (_type_fit(branch, error.instance), depth, -len(errors))
+
+    from jsonschema.exceptions import relevance
 
     best = max(by_branch, key=score)
     problems: list[Problem] = []
