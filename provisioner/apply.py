@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,6 +47,9 @@ class ApplyContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     without_gpu: set[str] = field(default_factory=set)
     started_at: dict[str, float] = field(default_factory=dict)
+    parked: list[Parked] = field(default_factory=list)
+    removed_networks: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -107,25 +110,78 @@ def _gpu_text(c: Container) -> str:
     return f"{count} with {','.join(c.gpus.capabilities)}"
 
 
-def remove_obsolete(ctx: ApplyContext) -> None:
-    """Containers to remove or replace go first (in parallel), then such networks."""
+@dataclass(frozen=True)
+class Parked:
+    """A container set aside (stopped, renamed) until the run succeeds, so a failed run can
+    put it back as it was."""
+
+    id: str
+    name: str
+    running: bool
+    networks: tuple[str, ...]
+
+
+def park_obsolete(ctx: ApplyContext) -> None:
+    """Containers to replace or remove are stopped and renamed (in parallel), so that their
+    names and host ports are free; then networks to replace or remove are removed."""
     doomed = [s for s in ctx.plan.of("container") if s.action in ("remove", "replace")]
-    _parallel(ctx, [(s.name, partial(_remove_container, ctx, s.name, s.action)) for s in doomed])
+    _parallel(ctx, [(s.name, partial(_park, ctx, s.name, s.action)) for s in doomed])
     nets = [s for s in ctx.plan.of("network") if s.action in ("remove", "replace")]
-    # a network can still hold containers of this instance that the plan keeps elsewhere
     for s in nets:
         err = ctx.engine.remove_network(s.name)
         if err:
             raise EngineError(f"could not remove the network: {err}", resource=s.name)
+        ctx.removed_networks.add(s.name)
         ctx.reporter.resource("network", s.name, "removed", detail=s.action)
 
 
-def _remove_container(ctx: ApplyContext, name: str, why: str) -> None:
+def _park(ctx: ApplyContext, name: str, why: str) -> None:
     t0 = time.monotonic()
-    err = ctx.engine.remove_container(name, force=True)
+    seen = next((o for o in ctx.plan.observed if o.kind == "container" and o.name == name), None)
+    running = seen is not None and seen.state in ("running", "restarting", "paused")
+    cid = seen.id if seen is not None else name
+    if running:
+        ctx.engine.kill_container(cid)
+    ctx.engine.rename_container(cid, f"{name}-parked-{ctx.run_id}")
+    with ctx.lock:
+        ctx.parked.append(Parked(cid, name, running, seen.networks if seen else ()))
+    ctx.reporter.resource("container", name, "stopped", time.monotonic() - t0,
+                          f"to {why}" if why == "remove" else "to be replaced")
+
+
+def drop_parked(ctx: ApplyContext) -> None:
+    """The run succeeded: remove the containers it set aside."""
+    work = [(p.name, partial(_drop, ctx, p)) for p in ctx.parked]
+    _parallel(ctx, work)
+    ctx.parked.clear()
+
+
+def _drop(ctx: ApplyContext, parked: Parked) -> None:
+    t0 = time.monotonic()
+    err = ctx.engine.remove_container(parked.id, force=True)
     if err:
-        raise EngineError(f"could not remove the container: {err}", resource=name)
-    ctx.reporter.resource("container", name, "removed", time.monotonic() - t0, why)
+        raise EngineError(f"could not remove the container: {err}", resource=parked.name)
+    ctx.reporter.resource("container", parked.name, "removed", time.monotonic() - t0)
+
+
+def restore_parked(ctx: ApplyContext) -> None:
+    """The run failed: put the set-aside containers back under their names, running if they
+    were. One whose network the run removed cannot come back: it is removed, and said so."""
+    for p in ctx.parked:
+        lost = sorted(set(p.networks) & ctx.removed_networks)
+        if lost:
+            ctx.engine.remove_container(p.id, force=True)
+            ctx.reporter.warn(f"{p.name}: not restored, its network {lost[0]} was replaced")
+            continue
+        try:
+            ctx.engine.rename_container(p.id, p.name)
+            if p.running:
+                ctx.engine.start_container(p.id)
+        except EngineError as e:
+            ctx.reporter.warn(f"{p.name}: could not be restored ({e.message})")
+            continue
+        ctx.reporter.resource("container", p.name, "restored")
+    ctx.parked.clear()
 
 
 def pull_and_build(ctx: ApplyContext) -> None:
@@ -327,7 +383,7 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-def _parallel(ctx: ApplyContext, work: list[tuple[str, Callable[[], None]]]) -> None:
+def _parallel(ctx: ApplyContext, work: Sequence[tuple[str, Callable[[], None]]]) -> None:
     """Run independent calls in a bounded pool; the first error wins, the rest finish."""
     if not work:
         return
@@ -345,9 +401,10 @@ def _parallel(ctx: ApplyContext, work: list[tuple[str, Callable[[], None]]]) -> 
 
 UP_STEPS: tuple[tuple[str, Callable[[ApplyContext], None]], ...] = (
     ("check gpus", check_gpus),
-    ("remove obsolete", remove_obsolete),
+    ("set aside obsolete containers", park_obsolete),
     ("images", pull_and_build),
     ("networks and volumes", create_networks_and_volumes),
     ("containers", start_containers),
     ("settle", settle_check),
+    ("remove what was set aside", drop_parked),
 )

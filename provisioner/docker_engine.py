@@ -611,6 +611,20 @@ class DockerEngine:
             if e.status != 404:
                 raise self._fail(e, "stop", name) from e
 
+    def kill_container(self, name: str) -> None:
+        """SIGKILL a running container (no error when it is not running)."""
+        try:
+            self.call("POST", f"/containers/{_q(name)}/kill")
+        except ApiError as e:
+            if e.status not in (404, 409):
+                raise self._fail(e, "stop", name) from e
+
+    def rename_container(self, name: str, new_name: str) -> None:
+        try:
+            self.call("POST", f"/containers/{_q(name)}/rename", params={"name": new_name})
+        except ApiError as e:
+            raise self._fail(e, f"rename it to {new_name}", name) from e
+
     def remove_container(self, name: str, *, force: bool = True) -> str | None:
         """Remove a container (and its anonymous volumes); None when gone, else the error."""
         params = {"force": "1" if force else "0", "v": "1"}

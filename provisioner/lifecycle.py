@@ -21,7 +21,7 @@ from typing import Any
 from labspec.errors import LabupError
 from labspec.model import Lab
 from provisioner import labels as L
-from provisioner.apply import UP_STEPS, ApplyContext, Cancelled
+from provisioner.apply import UP_STEPS, ApplyContext, Cancelled, restore_parked
 from provisioner.destroy import DownResult, rollback
 from provisioner.destroy import down as _down
 from provisioner.docker_engine import DockerEngine
@@ -134,9 +134,9 @@ def up(
         where = lab.key if instance == L.DEFAULT_INSTANCE else f"{lab.key} (instance {instance})"
         reporter.info(f"{where}: up to date, nothing to do")
     else:
-        for step in the_plan.changes:
-            if step.action in ("replace", "remove"):
-                reporter.info(step.text().replace("  ", " ").strip())
+        for change in the_plan.changes:
+            if change.action in ("replace", "remove"):
+                reporter.info(change.text().replace("  ", " ").strip())
         ctx = ApplyContext(engine, lab, the_plan, instance, reporter, run_id,
                            parallel=parallel, timeout=timeout, settle=settle)
         failure: BaseException | None = None
@@ -154,6 +154,7 @@ def up(
             if failure is not None and not keep_on_failure:
                 reporter.warn("up failed: removing what this run created")
                 result.cleaned_up = rollback(engine, lab.key, instance, run_id, reporter=reporter)
+                restore_parked(ctx)
         if failure is not None:
             cause = failure if isinstance(failure, LabupError) else Cancelled("interrupted")
             result.ok = False

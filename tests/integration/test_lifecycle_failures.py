@@ -224,3 +224,27 @@ def test_keep_on_failure_keeps_what_the_run_created(
     # the next up replaces the broken container (and fails the same way, cleaning up this time)
     step = lifecycle.plan(engine, lab).changes[0]
     assert (step.action, step.key) == ("replace", "bad") and "Exited (2)" in step.reason
+
+
+def test_failed_up_after_a_change_puts_replaced_containers_back(
+    engine: DockerEngine, docker_client: Any, key: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    lab = make_lab(key, tmp_path, [service("web", env={"X": "1"}, ports=(Port(8080, port),)),
+                                   service("gone")])
+    lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False)
+    before = {n: docker_client.api.inspect_container(f"{key}-{n}")["Id"] for n in ("web", "gone")}
+    changed = make_lab(key, tmp_path, [
+        service("web", env={"X": "2"}, ports=(Port(8080, port),)),
+        service("bad", command=("sh", "-c", "echo broken; exit 5")),
+    ])
+    with pytest.raises(UpFailed) as caught:
+        lifecycle.up(engine, changed, reporter=QuietReporter(), checks=False, settle=SETTLE)
+    assert f"{key}-bad: exited at once" in str(caught.value)
+    # the replaced container and the removed one are back, as they were, under their names
+    for n in ("web", "gone"):
+        info = docker_client.api.inspect_container(f"{key}-{n}")
+        assert info["Id"] == before[n] and info["State"]["Running"]
+    assert "X=1" in docker_client.api.inspect_container(f"{key}-web")["Config"]["Env"]
+    assert sorted(leftovers(docker_client, key)) == sorted([f"{key}-web", f"{key}-gone"])
+    assert lifecycle.plan(engine, lab).is_noop
