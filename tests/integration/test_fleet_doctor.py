@@ -35,11 +35,13 @@ def _run(argv: list[str]) -> int:
     return code if isinstance(code, int) else 0
 
 
-def _snapshot(client: Any) -> tuple[list[str], list[str], list[str]]:
+def _snapshot(client: Any, unique: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """What doctor could have made for this lab (others may use the test hosts meanwhile)."""
     return (
-        sorted(c.id for c in client.containers.list(all=True)),
-        sorted(i.id for i in client.images.list(all=True)),
-        sorted(n.id for n in client.networks.list()),
+        sorted(c.name for c in client.containers.list(all=True) if unique in c.name),
+        sorted(n.name for n in client.networks.list() if unique in n.name),
+        sorted(v.name for v in client.volumes.list() if unique in v.name),
+        sorted(t for i in client.images.list() for t in i.tags if "labup-missing" in t),
     )
 
 
@@ -55,7 +57,7 @@ def test_doctor_on_the_class_reports_each_host_and_changes_nothing(
         detach=True, name=f"labup-squat-{unique}", ports={"80/tcp": ("127.0.0.1", port)},
     )
     try:
-        before = {h.name: _snapshot(classroom.client(h.name)) for h in classroom.good}
+        before = {h.name: _snapshot(classroom.client(h.name), unique) for h in classroom.good}
         code = _run(["doctor", str(spec), "-i", str(classroom.inventory_path),
                      "--limit", "h1,h2,hdown"])
         out = capsys.readouterr().out
@@ -79,8 +81,11 @@ def test_doctor_on_the_class_reports_each_host_and_changes_nothing(
         assert " fail " in row("hdown", "engine")
         assert "cannot reach the SSH server" in row("hdown", "engine")
         assert "not ready: h1, h2, hdown" in out
-        after = {h.name: _snapshot(classroom.client(h.name)) for h in classroom.good}
+        after = {h.name: _snapshot(classroom.client(h.name), unique) for h in classroom.good}
         assert after == before
+        assert before["h1"][0] == [f"labup-squat-{unique}"]  # only the squatter, untouched
+        squatter.reload()
+        assert squatter.status == "running"
     finally:
         squatter.remove(force=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -25,12 +26,21 @@ KEEP = ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]
 
 
 def _established_to(port: int) -> int:
-    """TCP connections from this machine to 127.0.0.1:port in state ESTABLISHED."""
+    """TCP connections of THIS process to 127.0.0.1:port in state ESTABLISHED (other processes,
+    e.g. other test runs, may use the same test host at the same time)."""
+    mine = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[8:-1])
     count = 0
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        remote, state = fields[2], fields[3]
-        if remote == f"0100007F:{port:04X}" and state == "01":
+        remote, state, inode = fields[2], fields[3], fields[9]
+        if remote == f"0100007F:{port:04X}" and state == "01" and inode in mine:
             count += 1
     return count
 
