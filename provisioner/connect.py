@@ -52,7 +52,7 @@ def connect(
         engine = DockerEngine(url=chosen, host_label=label)
     if engine.raw is not None:
         try:
-            engine.ping()
+            engine.ping(timeout)
         except EngineUnreachable as e:
             raise EngineUnreachable(
                 f"no Docker engine answers at {chosen}", hint=ENGINE_HINT

@@ -127,9 +127,9 @@ class RawApi:
                 self._all.append(conn)
         return conn
 
-    def ping(self) -> None:
+    def ping(self, timeout: float | None = None) -> None:
         """Raise EngineUnreachable unless ``/_ping`` answers."""
-        self.request("GET", "/_ping", raw=True)
+        self.request("GET", "/_ping", raw=True, timeout=timeout)
 
     def request(
         self,
@@ -354,10 +354,10 @@ class DockerEngine:
             resource=resource,
         )
 
-    def ping(self) -> None:
+    def ping(self, timeout: float | None = None) -> None:
         """Raise EngineUnreachable unless the engine answers."""
         if self.raw is not None:
-            self.raw.ping()
+            self.raw.ping(timeout)
             return
         try:
             self.client.ping()

@@ -62,6 +62,8 @@ def status(
     sel = {L.MANAGED: "true"}
     if lab_key is not None:
         sel = L.selector(lab_key, instance)
+    elif instance is not None:
+        sel[L.INSTANCE] = instance
     found: dict[tuple[str, str], InstanceStatus] = {}
 
     def entry(o: Observed) -> InstanceStatus:
