@@ -5,10 +5,11 @@ volume: {volume: data, container: db, path: /var/lib/postgresql/data}
 ```
 The check proves persistence declaratively, in three steps:
 
-1. the volume exists and the container mounts it (at ``path`` when given): otherwise
-   what the container writes lands in its writable layer and dies with it;
-2. a marker file (``marker``, default ``.labup-marker``) written *through the container*
-   at ``path`` is read back *from the volume* by a probe that mounts only the volume;
+1. the volume exists and the container mounts it (at ``path`` when given), as the engine
+   reports it: otherwise what the container writes lands in its writable layer and dies
+   with it;
+2. a marker file (``marker``, default ``.labup-marker``) recording the container's id is
+   written *through the container* at the mount point and read back;
 3. a marker left by an earlier container is reported: after the container was replaced
    (``labup test`` does this: check, recreate the container, check again) the message says
    which container wrote the data that survived.
@@ -21,11 +22,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from provisioner.checks.context import VOLUME_MOUNT, CheckContext, CheckError, shorten
+from provisioner.checks.context import CheckContext, CheckError, shorten
 from provisioner.checks.results import Outcome, failed, passed
 
 MARKER = ".labup-marker"
-_WRITE = 'printf "%s\\n" "$1" > "$2"'
+_SEPARATOR = "@@labup-marker@@"
+_SWAP = 'cat -- "$2" 2>/dev/null; echo "$3"; printf "%s\\n" "$1" > "$2" && cat -- "$2"'
 
 
 def _marker_text(container_id: str) -> str:
@@ -70,23 +72,18 @@ def check_volume(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     marker_name = str(spec.get("marker", MARKER)).strip("/")
     marker_path = posixpath.join(dest, marker_name)
 
-    previous = ctx.exec(key, ["cat", "--", marker_path])
-    earlier = _writer(previous.stdout) if previous.rc == 0 else ""
     container_id = str(data.get("Id", ""))
     text = _marker_text(container_id)
-    wrote = ctx.exec(key, ["sh", "-c", _WRITE, "sh", text, marker_path])
-    if wrote.rc != 0:
+    # one exec: print the marker an earlier container left (if any), then write ours
+    result = ctx.exec(key, ["sh", "-c", _SWAP, "sh", text, marker_path, _SEPARATOR])
+    if result.rc != 0:
         raise CheckError(
-            f"cannot write a marker at {marker_path} in {name}: {shorten(wrote.stderr)}"
+            f"cannot write a marker at {marker_path} in {name}: {shorten(result.stderr)}"
         )
-    seen = ctx.probe_volume(
-        volume_key, ["cat", "--", posixpath.join(VOLUME_MOUNT, marker_name)], read_only=True
-    )
-    if seen.rc != 0 or seen.stdout.strip() != text:
-        return failed(
-            f"a marker written at {marker_path} in {name} is not in volume {volume}: "
-            f"{dest} is not backed by the volume"
-        )
+    before, _, after = result.stdout.partition(_SEPARATOR + "\n")
+    if after.strip() != text:
+        return failed(f"a marker written at {marker_path} in {name} does not read back")
+    earlier = _writer(before)
     message = f"{name} writes {dest} into volume {volume}"
     if earlier and earlier != container_id[:12]:
         message += f"; data written by an earlier container ({earlier}) survived its replacement"
