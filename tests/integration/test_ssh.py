@@ -181,3 +181,14 @@ def test_ssh_url_without_user_or_port_gets_defaults() -> None:
     assert (target.host, target.port) == ("example.test", 22)
     assert target.user
     assert parse_ssh_url("ssh://u@h:2222").known_hosts_name == "[h]:2222"
+
+
+def test_inventory_docker_host_points_sessions_at_another_engine(classroom: Classroom) -> None:
+    """hnodocker's sessions find no engine by default; its docker_host names h1's socket."""
+    h = classroom.host("hnodocker")
+    sock = f"unix://{classroom.state}/h1/docker.sock"
+    client = docker_client_over_ssh(h.url, key=h.key, known_hosts=h.known_hosts, docker_host=sock)
+    try:
+        assert client.info()["DockerRootDir"] == str(classroom.state / "h1" / "data")
+    finally:
+        client.close()
