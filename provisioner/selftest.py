@@ -224,7 +224,7 @@ class _Runner:
 
         outcome = up(self.engine, self.lab, instance=self.instance, reporter=self.reporter,
                      checks=False)
-        return f"{outcome.seconds:.1f}s"
+        return "nothing to create" if outcome.noop else f"ready in {outcome.seconds:.1f}s"
 
     def env_checks(self) -> str:
         run = self.checks("env checks", ("env",))
