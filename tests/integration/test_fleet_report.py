@@ -12,6 +12,7 @@ import pytest
 from classroom import Classroom
 
 from provisioner import labels as L
+from provisioner.cli import main
 from provisioner.cli_fleet import FleetFailed, fleet_check
 from provisioner.fleet import run_fleet
 from provisioner.fleet_actions import down_action, up_action
@@ -74,14 +75,20 @@ def test_class_report_has_a_row_per_learner_and_a_column_per_check(
             web = classroom.client(host).containers.get(f"{name}-web")
             assert web.exec_run(["sh", "-c", f"echo '{text}' > /tmp/greeting"]).exit_code == 0
 
+        # through the CLI: labup check LAB -i INVENTORY --report class.html
+        with pytest.raises(SystemExit) as code:
+            main(["check", str(spec), "-i", str(inventory), "--report", str(reports[0])])
+        captured = capsys.readouterr()
+        assert code.value.code == 1
+        assert "failed: hdown" in captured.out
+        assert "1 of 4 host(s) failed: hdown" in captured.err
+        # and the JSON and CSV forms in one more run
         with pytest.raises(FleetFailed, match="1 of 4 host\\(s\\) failed: hdown"):
             fleet_check(
                 str(inventory), str(spec), sets=None, instance="default",
-                stages=("env", "task"), only=(), reports=reports, limit=None, parallel=4,
+                stages=("env", "task"), only=(), reports=reports[1:], limit=None, parallel=4,
                 only_failed=False, json_out=False,
             )
-        out = capsys.readouterr().out
-        assert "check " in out and "failed: hdown" in out
 
         doc = json.loads(reports[1].read_text())
         assert [c["id"] for c in doc["checks"]] == ["web-running", "greeting"]
