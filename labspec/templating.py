@@ -22,6 +22,7 @@ from labspec.loader import Document, JsonPath
 from labspec.model import Lab, Param, ParamValue
 
 if TYPE_CHECKING:
+    from jinja2 import Template
     from jinja2.sandbox import SandboxedEnvironment
 
 MAX_LENGTH = 1_000_000  # longest string or list a template may build
@@ -73,13 +74,24 @@ def _environment() -> SandboxedEnvironment:
     return env
 
 
+@functools.lru_cache(maxsize=4096)
+def _expression(source: str) -> Callable[..., Any]:
+    """Compiled once per text: a fleet renders one spec per host with the same templates."""
+    return _environment().compile_expression(source, undefined_to_none=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(source: str) -> Template:
+    return _environment().from_string(source)
+
+
 def _render_string(text: str, context: Mapping[str, Any]) -> str:
     """Render a template, stopping once the output passes MAX_LENGTH characters."""
     from jinja2.exceptions import SecurityError
 
     parts: list[str] = []
     size = 0
-    for chunk in _environment().from_string(text).generate(**context):
+    for chunk in _template(text).generate(**context):
         size += len(chunk)
         if size > MAX_LENGTH:
             raise SecurityError(f"output longer than {MAX_LENGTH} characters")
@@ -104,10 +116,9 @@ def render_value(text: str, context: Mapping[str, Any]) -> Any:
 
     Raises the jinja2 exception (or ValueError for a non-data result); callers locate it.
     """
-    env = _environment()
     single = _SINGLE.match(text.strip())
     if single is not None:
-        value = env.compile_expression(single.group("expr"), undefined_to_none=False)(**context)
+        value = _expression(single.group("expr"))(**context)
         message = _undefined_message(value)
         if message is not None:
             from jinja2.exceptions import UndefinedError
