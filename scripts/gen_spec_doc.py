@@ -44,7 +44,9 @@ labup validate 5 --set port=9000    # with param values
 labup validate my-lab.yaml --json   # problems as a JSON list ([] when valid)
 ```
 
-Exit code 0 when valid (`my-lab.yaml: valid (3 containers, 5 checks)`), 2 when not. Every
+Exit code 0 when valid (`my-lab.yaml: valid (3 containers, 5 checks)`), 2 when not (also
+for a missing file or a bad `--set`). `--json` prints a list of
+`{"file", "line", "column", "path", "message", "hint"}` objects, `[]` when valid. Every
 problem is reported at once, each located in the file:
 
 ```
@@ -119,6 +121,22 @@ Strings are Jinja2 templates, rendered in a sandbox before the schema check. The
   `1m30s`, `2h`.
 - **Sizes**: bytes as an integer, or a number with a binary unit: `512k`, `64m`, `1g`,
   `1.5GiB`, `200MB` (k = 1024).
+
+## Speed
+
+Loading a spec is part of every `labup` command, so it is kept short. Importing jsonschema
+costs more than reading a whole lab, so a document that passed the schema is remembered by a
+digest of its rendered content, the schemas and the validator's source (an empty file under
+`~/.cache/labup/valid`, or `$LABUP_CACHE_DIR/valid`); an unchanged lab then skips jsonschema.
+Only passes are remembered; `LABUP_NO_CACHE=1` turns this off, and deleting the folder is
+always safe. Compiled templates are reused within a process (a fleet renders one spec per
+host). Measured as CPU time on the project's 2-core test machine:
+
+| spec | fresh process, pass remembered | fresh process, not remembered | reload in one process |
+| --- | --- | --- | --- |
+| `examples/webapp` (2 containers, 5 checks, templates) | 0.13 s | 0.22 s | 0.01 s |
+| 100 containers, 200 checks, 300 templates (56 KB) | 0.29 s | 0.56 s | 0.10 s (0.21 s not remembered) |
+| a 1 KB alias bomb (10^10 values once expanded) | refused in < 0.15 s | | |
 
 ## Complete annotated example
 
