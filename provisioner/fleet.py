@@ -245,8 +245,8 @@ def select_hosts(
     *,
     only: Iterable[str] | None = None,
 ) -> tuple[Host, ...]:
-    """The inventory's hosts, in order, narrowed by ``--limit`` (names, groups or glob
-    patterns, comma-separated or repeated) and by ``only`` (e.g. the last run's failures)."""
+    """The inventory's hosts, in order, narrowed by ``--limit`` (names, groups, glob patterns or
+    ``label=value``, comma-separated or repeated) and by ``only`` (the last run's failures)."""
     chosen = list(inventory.hosts)
     if limit:
         wanted = _expand_limit(inventory, limit)
@@ -264,7 +264,15 @@ def _expand_limit(inventory: Inventory, limit: Sequence[str]) -> set[str]:
         for word in (w.strip() for w in item.split(",")):
             if not word:
                 continue
-            if word in inventory.groups:
+            if "=" in word:  # a label selector: room=b12
+                key, _, value = word.partition("=")
+                matches = [
+                    h.name for h in inventory.hosts if str(h.labels.get(key.strip(), "")) == value
+                ]
+                if not matches:
+                    raise UserInputError(f"--limit {word!r}: no host has the label {key}={value}")
+                wanted.update(matches)
+            elif word in inventory.groups:
                 wanted.update(inventory.groups[word])
             elif word in names:
                 wanted.add(word)

@@ -4,6 +4,7 @@ tests/integration/test_fleet*.py and test_ssh*.py; these pin the edges."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from dataclasses import dataclass, field
@@ -53,9 +54,12 @@ def _hosts(*names: str) -> tuple[Host, ...]:
 
 
 def _inventory(tmp_path: Path) -> Inventory:
+    hosts = list(_hosts("pc01", "pc02", "pc03", "gpu1"))
+    hosts[2] = dataclasses.replace(hosts[2], labels={"room": "b12"})
+    hosts[3] = dataclasses.replace(hosts[3], labels={"room": "b12"})
     return Inventory(
         path=tmp_path / "class.yml",
-        hosts=_hosts("pc01", "pc02", "pc03", "gpu1"),
+        hosts=tuple(hosts),
         groups={"front": ("pc01", "pc02"), "gpus": ("gpu1",)},
     )
 
@@ -65,6 +69,7 @@ def test_limit_takes_names_groups_and_globs_in_inventory_order(tmp_path: Path) -
     assert [h.name for h in select_hosts(inv, ["gpus,pc02"])] == ["pc02", "gpu1"]
     assert [h.name for h in select_hosts(inv, ["front", "pc0*"])] == ["pc01", "pc02", "pc03"]
     assert [h.name for h in select_hosts(inv, None, only=["pc03"])] == ["pc03"]
+    assert [h.name for h in select_hosts(inv, ["room=b12"])] == ["pc03", "gpu1"]
 
 
 def test_unknown_limit_names_the_valid_hosts_and_groups(tmp_path: Path) -> None:
@@ -74,6 +79,8 @@ def test_unknown_limit_names_the_valid_hosts_and_groups(tmp_path: Path) -> None:
     assert "hosts: pc01, pc02, pc03, gpu1; groups: front, gpus" in str(info.value)
     with pytest.raises(UserInputError, match="matches no host"):
         select_hosts(_inventory(tmp_path), ["lab*"])
+    with pytest.raises(UserInputError, match="no host has the label room=a1"):
+        select_hosts(_inventory(tmp_path), ["room=a1"])
 
 
 def test_each_kind_of_failure_stays_on_its_own_host() -> None:
