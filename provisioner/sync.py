@@ -218,10 +218,17 @@ def remote_lab(lab: Lab, remote_folder: str) -> Lab:
 
 
 def prepare_for_engine(
-    engine: Any, lab: Lab, *, instance: str, base: str | None = None, reporter: Any = None
+    engine: Any,
+    lab: Lab,
+    *,
+    instance: str,
+    base: str | None = None,
+    reporter: Any = None,
+    copy: bool = True,
 ) -> Lab:
-    """For an engine over SSH: copy the bind files and return the lab as the host must see it.
-    Any other engine: the lab unchanged. (``labup up --host ssh://...`` uses this.)"""
+    """For an engine over SSH: copy the bind files (unless ``copy=False``, for ``plan``) and
+    return the lab as that host must see it. Any other engine: the lab unchanged.
+    (``labup up/reset/plan --host ssh://...`` use this; fleets go through fleet_actions.)"""
     from provisioner.ssh import ssh_session_of
 
     if not str(getattr(engine, "url", "")).startswith("ssh://") or not bind_sources(lab):
@@ -229,7 +236,10 @@ def prepare_for_engine(
     session = ssh_session_of(getattr(engine, "client", None))
     if session is None:
         return lab
-    result = sync_lab(session.sftp(), lab, instance=instance, base=base,
+    sftp = session.sftp()
+    if not copy:
+        return remote_lab(lab, remote_folder_for(sftp, lab, instance, base))
+    result = sync_lab(sftp, lab, instance=instance, base=base,
                       host=getattr(engine, "host_label", None))
     if reporter is not None:
         reporter.info(f"lab files on {session.target.label}: {result.summary()}")
