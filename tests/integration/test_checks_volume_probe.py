@@ -211,3 +211,34 @@ def test_probe_of_a_stopped_container_is_an_engine_error(
             run_probe(docker_client, ["true"], network_mode=f"container:{stopped.id}", timeout=5)
     finally:
         stopped.remove(force=True)
+
+
+def test_concurrent_probes_in_one_namespace_share_one_exec(
+    docker_client: Any, test_image: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from provisioner import probe
+
+    target = docker_client.containers.run(
+        test_image, ["sh", "-c", IDLE], name=f"batch-{uuid.uuid4().hex[:8]}", detach=True,
+        labels={MANAGED: "true"},
+    )
+    mode = f"container:{target.name}"
+
+    def call(i: int) -> Any:
+        script = f"printf 'out {i}\\n\\n'; echo 'err {i}' >&2; exit {i % 4}"
+        return run_probe(docker_client, ["sh", "-c", script], network_mode=mode, timeout=5)
+
+    try:
+        run_probe(docker_client, ["true"], network_mode=mode, timeout=5)  # start the sidecar
+        before = probe._SIDECARS.execs
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(call, range(10)))
+        assert [(r.rc, r.stdout, r.stderr) for r in results] == [
+            (i % 4, f"out {i}\n\n", f"err {i}\n") for i in range(10)
+        ]
+        assert probe._SIDECARS.execs - before < 10
+    finally:
+        close_sidecars(docker_client)
+        target.remove(force=True)
