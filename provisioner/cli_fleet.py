@@ -71,6 +71,29 @@ def explicit(param: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
+def wants_fleet(
+    inventory: str | None, limit: Sequence[str] | None, only_failed: bool, host: str | None = None
+) -> bool:
+    """Whether a command runs on an inventory; the fleet-only options without -i are an error."""
+    if inventory:
+        if host:
+            raise UserInputError("--host and -i/--inventory: give one or the other")
+        return True
+    if limit or only_failed:
+        raise UserInputError("--limit and --only-failed go with -i INVENTORY")
+    return False
+
+
+def on_engine(
+    engine: Any, lab: Any, *, instance: str, reporter: Any = None, copy: bool = True
+) -> Any:
+    """The lab as ``engine`` must see it: over SSH, the bind files copied to the host first
+    (only what changed) and the binds pointed at that copy; locally, the lab unchanged."""
+    from provisioner.sync import prepare_for_engine
+
+    return prepare_for_engine(engine, lab, instance=instance, reporter=reporter, copy=copy)
+
+
 def load_inventory(path: str | Path) -> Inventory:
     import labspec
 
