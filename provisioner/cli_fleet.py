@@ -105,14 +105,14 @@ def load_inventory(path: str | Path) -> Inventory:
 
 
 def choose_hosts(
-    inventory: Inventory, limit: Sequence[str] | None, only_failed: bool
+    inventory: Inventory, limit: Sequence[str] | None, only_failed: bool, command: str = ""
 ) -> tuple[Host, ...] | None:
     """The hosts to run on; None when --only-failed finds nothing to rerun (said on stderr)."""
     from provisioner.fleet import load_failed, select_hosts
 
     only = None
     if only_failed:
-        command, failed = load_failed(inventory.path)
+        command, failed = load_failed(inventory.path, command or None)
         if not failed:
             print(f"nothing to rerun: no host failed in the last run ({command})", file=sys.stderr)
             return None
@@ -141,7 +141,7 @@ def run_on_inventory(
     from provisioner.live import make_view, print_summary
 
     inventory = load_inventory(inventory_path)
-    hosts = choose_hosts(inventory, limit, only_failed)
+    hosts = choose_hosts(inventory, limit, only_failed, command)
     if hosts is None:
         return None
     stream = sys.stderr if json_out else sys.stdout

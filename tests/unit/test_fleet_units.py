@@ -135,6 +135,13 @@ def test_only_failed_record_round_trip(tmp_path: Path) -> None:
     assert path == failed_file(inv) == tmp_path / ".class.yml.labup-failed.json"
     assert json.loads(path.read_text())["ran"] == ["a", "b"]
     assert load_failed(inv) == ("up 5", ("b",))
+    # a later status that went well does not hide what the last up left failed
+    record_failed(inv, "status 5", run_fleet(_hosts("a", "b"), lambda ctx: "ok",
+                                              connector=lambda h: FakeEngine(h.name)))
+    assert load_failed(inv, "up 5") == ("up 5", ("b",))
+    assert load_failed(inv, "status") == ("status 5", ())
+    assert load_failed(inv) == ("status 5", ())  # without a command: the last run
+    assert load_failed(inv, "check 5") == ("status 5", ())  # no check yet: the last run
 
 
 def _lab(*containers: Container, folder: Path = Path("/labs/x")) -> Lab:
