@@ -333,7 +333,7 @@ def doctor(
         engine = connect(host)
     except LabupError as e:
         report = DoctorReport(host or "local")
-        report.add("engine", "fail", e.message)
+        report.add("engine", "fail", e.message + (f" (hint: {e.hint})" if e.hint else ""))
         _print_doctor([report], json_out)
         raise typer.Exit(e.exit_code) from e
     try:
