@@ -132,14 +132,39 @@ def validate_path(
     allow_unsafe: bool = False,
     params: Mapping[str, str] | None = None,
 ) -> list[Problem]:
-    """Every problem of the spec at ``path`` ([] when it is valid); never raises LabupError."""
+    """Every problem of the spec at ``path`` ([] when it is valid), its instructions'
+    templates included; never raises LabupError."""
     try:
-        load_lab(path, params=params, allow_unsafe=allow_unsafe)
+        lab = load_lab(path, params=params, allow_unsafe=allow_unsafe)
     except SpecError as e:
         return list(e.problems)
     except LabupError as e:
         return [Problem(str(path), 0, 0, "$", e.message, e.hint)]
+    return check_instructions(lab)
+
+
+def check_instructions(lab: Lab) -> list[Problem]:
+    """Render the instructions file as ``labup show`` would, so an author learns of a bad
+    template at validation time rather than in front of a class."""
+    if lab.instructions is None:
+        return []
+    try:
+        text = lab.instructions.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return [Problem(str(lab.instructions), 0, 0, "$", f"cannot read the instructions: {e}")]
+    context = templating.template_context(lab)
+    try:
+        templating.render_text(text, context, file=_shown(lab.instructions))
+    except TemplateError as e:
+        return list(e.problems)
     return []
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _lab_id(value: Any) -> int | None:

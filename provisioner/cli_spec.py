@@ -52,12 +52,15 @@ def validate_command(
     json_out: bool = opt.JSON,
 ) -> None:
     """Check a lab spec: YAML, schema, templates and semantic rules. Exit 0 valid, 2 invalid."""
-    from labspec.build import load_lab
+    from labspec.build import check_instructions, load_lab
     from labspec.catalog import resolve_lab_path
 
     try:
         path = _relative(resolve_lab_path(lab))
         spec = load_lab(path, params=parse_sets(sets), allow_unsafe=allow_unsafe)
+        problems = check_instructions(spec)
+        if problems:
+            raise SpecError(problems)
     except SpecError as e:
         if json_out:
             print(_problems_json(list(e.problems)))

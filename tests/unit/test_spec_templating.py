@@ -169,3 +169,27 @@ def test_load_lab_renders_with_host_vars_and_set_values() -> None:
     assert lab.container("sidecar").stop_timeout == 2.0
     ctx = labspec.template_context(lab, instance="ann")
     assert ctx["port"] == 9000 and ctx["lab"]["key"] == "templated" and ctx["instance"] == "ann"
+
+
+def test_validation_renders_the_instructions_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(
+        "apiVersion: labup/v1\nkind: Lab\nname: t\ntitle: T\ninstructions: README.md\n"
+        "params:\n  port: {type: integer, default: 80}\n"
+        "containers:\n  web:\n    image: busybox\n"
+    )
+    (tmp_path / "README.md").write_text("# {{ lab.name }}\n\nOpen port {{ prot }}.\n")
+    labspec.load_lab(spec)  # loading does not render the instructions
+    [problem] = labspec.validate_path(spec)
+    assert str(problem) == f"{tmp_path / 'README.md'}:3:1: $: template: 'prot' is undefined"
+    monkeypatch.chdir(tmp_path)
+    from provisioner.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["validate", "lab.yaml"])
+    assert info.value.code == 2
+    assert capsys.readouterr().out == "README.md:3:1: $: template: 'prot' is undefined\n"
+    (tmp_path / "README.md").write_text("# {{ lab.name }}\n\nOpen port {{ port }}.\n")
+    assert labspec.validate_path(spec) == []
