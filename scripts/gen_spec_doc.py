@@ -113,7 +113,8 @@ Strings are Jinja2 templates, rendered in a sandbox before the schema check. The
 - `apiVersion`, `kind`, `id`, `name`, `params` and mapping keys are not rendered.
 - A literal `{{` (for instance a `docker inspect -f` format in a check command) is written
   `{{ '{{' }}`, or the text is wrapped in `{% raw %}...{% endraw %}`.
-- The instructions file is rendered with the same names (`labup show`).
+- The instructions file is rendered with the same names, by `labup show` and, to catch a bad
+  template early, by `labup validate`.
 
 ## Units
 
