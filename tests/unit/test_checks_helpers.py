@@ -65,3 +65,23 @@ def test_registry_knows_ten_types_and_loads_each() -> None:
     assert known_types() == tuple(sorted(CHECK_TYPES)) and len(CHECK_TYPES) == 10
     for name in CHECK_TYPES:
         assert callable(get_check(name))
+
+
+def test_batch_script_refers_to_commands_only_by_position() -> None:
+    from provisioner.probe import _batch_argv
+
+    argv = _batch_argv([["echo", "$(reboot)"], ["nc", "-w", "1", "db; rm -rf /", "5432"]], "B")
+    script = argv[2]
+    assert "reboot" not in script and "rm -rf /" not in script.replace('rm -rf "$d"', "")
+    assert '"${2}" "${3}"' in script and '"${4}" "${5}" "${6}" "${7}" "${8}"' in script
+    assert argv[4:] == ["B", "echo", "$(reboot)", "nc", "-w", "1", "db; rm -rf /", "5432"]
+
+
+def test_batch_output_is_split_by_lengths_not_by_content() -> None:
+    from provisioner.probe import _split_batch
+
+    raw = b"B 0 9 0\nB 1 2 3\nxB 3 1 3\n\nzz\xff"
+    assert [(r.rc, r.stdout, r.stderr) for r in _split_batch(raw, "B", 2, "")] == [
+        (0, "B 1 2 3\nx", ""),
+        (3, "\n", "zz\ufffd"),
+    ]
