@@ -216,6 +216,7 @@ def register(app: typer.Typer) -> None:
         the_lab = load_one(lab, sets, name)
         if not print_instructions(the_lab, instance=name):
             err(f"{the_lab.key} has no instructions")
+        err(f"lab folder: {the_lab.folder}")
 
     @app.command("test")
     def test_cmd(
