@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -150,13 +151,14 @@ class CountingProxy:
 
 # -- running the tools -----------------------------------------------------------------------
 class Tools:
+    """The two tools on one topology. Every round uses fresh names (``rename``): dockerd 20.10
+    can leave a network stuck for good ("has active endpoints"), and a stuck name must not
+    break the next round."""
+
     def __init__(self, workdir: Path, compose_bin: Path, n: int, port: int) -> None:
-        self.n = n
-        self.lab = f"bench{n}"
-        self.project = f"cbench{n}"
+        self.n, self.port, self.workdir = n, port, workdir
         self.spec = workdir / f"lab{n}" / "lab.yaml"
         self.spec.parent.mkdir(parents=True, exist_ok=True)
-        self.spec.write_text(labup_spec(self.lab, n, port))
         self.compose_yaml = workdir / f"compose{n}" / "compose.yaml"
         self.compose_yaml.parent.mkdir(parents=True, exist_ok=True)
         self.compose_yaml.write_text(compose_file(n, port + 1))
@@ -166,6 +168,15 @@ class Tools:
         if not plugin.exists():
             plugin.symlink_to(compose_bin)
         self.env = {**os.environ, "DOCKER_CONFIG": str(config)}
+        self.failures: list[str] = []
+        self.last_cpu = 0.0
+        self.rename("0")
+
+    def rename(self, tag: str) -> None:
+        token = f"{os.getpid() % 1000}{tag}"
+        self.lab = f"bench{self.n}-{token}"
+        self.project = f"cbench{self.n}-{token}"
+        self.spec.write_text(labup_spec(self.lab, self.n, self.port))
 
     def commands(self, tool: str) -> dict[str, list[str]]:
         if tool == "labup":
@@ -179,11 +190,17 @@ class Tools:
                 "down": [*base, "down", "-v"]}
 
     def run(self, argv: list[str], env: dict[str, str] | None = None) -> float:
+        """Wall time of one command; a failure is recorded (and shown at the end)."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         result = subprocess.run(argv, capture_output=True, text=True, env=env or self.env)
         seconds = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.last_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if result.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}")
+            last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+            self.failures.append(f"{' '.join(argv[:6])}...: {last}")
+            print(f"  FAILED: {self.failures[-1]}", file=sys.stderr)
         return seconds
 
     def clean(self) -> None:
@@ -191,9 +208,14 @@ class Tools:
         subprocess.run(self.commands("compose")["down"], capture_output=True, env=self.env)
         subprocess.run(self.commands("labup")["down"], capture_output=True, env=self.env)
 
-    def round(self, tool: str, env: dict[str, str] | None = None) -> dict[str, float]:
+    def round(self, tool: str, env: dict[str, str] | None = None) -> dict[str, tuple[float, float]]:
+        """phase -> (wall seconds, client CPU seconds)."""
         cmds = self.commands(tool)
-        return {phase: self.run(cmds[phase], env) for phase in PHASES}
+        out = {}
+        for phase in PHASES:
+            wall = self.run(cmds[phase], env)
+            out[phase] = (wall, self.last_cpu)
+        return out
 
 
 @contextlib.contextmanager
@@ -208,26 +230,34 @@ def workspace() -> Iterator[Path]:
 Medians = dict[int, dict[str, dict[str, float]]]  # size -> tool -> phase -> seconds
 
 
-def bench(sizes: list[int], rounds: int, compose_bin: Path) -> Medians:
+def bench(sizes: list[int], rounds: int, compose_bin: Path,
+          failures: list[str]) -> Medians:
     results: Medians = {}
     with workspace() as work:
         for n in sizes:
             tools = Tools(work, compose_bin, n, 28000 + n * 2)
             samples: dict[str, dict[str, list[float]]] = {
                 t: {p: [] for p in PHASES} for t in ("labup", "compose")}
+            cpu: dict[str, dict[str, list[float]]] = {
+                t: {p: [] for p in PHASES} for t in ("labup", "compose")}
             tools.clean()
             for r in range(rounds):
                 order = ("labup", "compose") if r % 2 == 0 else ("compose", "labup")
+                tools.rename(str(r))
                 for tool in order:
                     tools.clean()
-                    for phase, seconds in tools.round(tool).items():
+                    for phase, (seconds, cpu_seconds) in tools.round(tool).items():
                         samples[tool][phase].append(seconds)
-                print(f"  {n} containers, round {r + 1}/{rounds}: " + "  ".join(
+                        cpu[tool][phase].append(cpu_seconds)
+                print(f"  {n} containers, round {r + 1}/{rounds} (cold/no-op/down): " + "  ".join(
                     f"{t} {'/'.join(f'{samples[t][p][-1]:.2f}' for p in PHASES)}"
                     for t in ("labup", "compose")), file=sys.stderr)
             tools.clean()
+            failures.extend(f"{n} containers: {f}" for f in tools.failures)
             results[n] = {t: {p: statistics.median(v) for p, v in ph.items()}
                           for t, ph in samples.items()}
+            for t, ph in cpu.items():
+                results[n][f"{t} cpu"] = {p: statistics.median(v) for p, v in ph.items()}
     return results
 
 
@@ -253,12 +283,14 @@ def count_calls(n: int, compose_bin: Path) -> dict[str, dict[str, collections.Co
 
 
 def print_table(results: Medians) -> None:
-    print("| containers | phase | labup (s) | compose v2 (s) | labup / compose |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| containers | phase | labup (s) | compose v2 (s) | labup / compose "
+          "| client CPU labup / compose (s) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for n, by_tool in results.items():
         for phase in PHASES:
             lab, comp = by_tool["labup"][phase], by_tool["compose"][phase]
-            print(f"| {n} | {phase} | {lab:.2f} | {comp:.2f} | {lab / comp:.2f} |")
+            cpu = f"{by_tool['labup cpu'][phase]:.2f} / {by_tool['compose cpu'][phase]:.2f}"
+            print(f"| {n} | {phase} | {lab:.2f} | {comp:.2f} | {lab / comp:.2f} | {cpu} |")
 
 
 def main() -> None:
@@ -279,13 +311,16 @@ def main() -> None:
                     top = ", ".join(f"{k} x{v}" for k, v in counts.most_common())
                     print(f"{n} containers, {tool}, {phase}: {total} calls ({top})")
         return
-    results = bench(args.sizes, args.rounds, compose_bin)
+    failures: list[str] = []
+    results = bench(args.sizes, args.rounds, compose_bin, failures)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"medians": results, "failures": failures}, indent=2))
     else:
         print(f"medians of {args.rounds} rounds, each from a clean engine; "
               f"compose: {compose_bin}")
         print_table(results)
+        for f in failures:
+            print(f"failed: {f}")
 
 
 if __name__ == "__main__":
