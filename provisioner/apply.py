@@ -230,14 +230,17 @@ def start_containers(ctx: ApplyContext) -> None:
     waiting = {c.name: c for c in lab.containers if c.name in todo}
     reached = {"started": started, "healthy": healthy, "completed": completed}
     running: dict[Future[None], tuple[str, str]] = {}
-    workers = max(1, min(ctx.parallel, len(todo) * 2))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labup-up")
+    # engine calls are bounded by --parallel; waits (health, completion) poll in their own pool
+    pool = ThreadPoolExecutor(max_workers=max(1, min(ctx.parallel, len(todo))),
+                              thread_name_prefix="labup-up")
+    waits = ThreadPoolExecutor(max_workers=max(1, len(lab.containers)),
+                               thread_name_prefix="labup-wait")
     # a kept container still in its health start period (e.g. left by a killed run) is waited for
     names = {ctx.name("container", k): k for k in kept}
     for o in ctx.plan.observed:
         if o.kind == "container" and o.name in names and o.health == "starting":
             healthy.discard(names[o.name])
-            running[pool.submit(_wait_healthy, ctx, lab.container(names[o.name]))] = (
+            running[waits.submit(_wait_healthy, ctx, lab.container(names[o.name]))] = (
                 names[o.name], "healthy")
     try:
         while waiting or running:
@@ -258,16 +261,18 @@ def start_containers(ctx: ApplyContext) -> None:
                     continue
                 c = lab.container(key)
                 if c.healthcheck is not None and c.healthcheck.test[:1] != ("NONE",):
-                    running[pool.submit(_wait_healthy, ctx, c)] = (key, "healthy")
+                    running[waits.submit(_wait_healthy, ctx, c)] = (key, "healthy")
                 else:
                     healthy.add(key)
                 if key in jobs:
-                    running[pool.submit(_wait_completed, ctx, c)] = (key, "completed")
+                    running[waits.submit(_wait_completed, ctx, c)] = (key, "completed")
     except BaseException:
         ctx.cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
+        waits.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    waits.shutdown(wait=True)
 
 
 def _create_and_start(ctx: ApplyContext, c: Container) -> None:
