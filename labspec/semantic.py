@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import ipaddress
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -182,12 +183,20 @@ class _Rules:
             elif not context.is_dir():
                 shown = self.raw(build_path)
                 self.add(build_path, f"build context {shown} is not a folder in the lab folder")
-            elif not (context / image.build.dockerfile).is_file():
-                where = (*path, "build", "dockerfile")
-                self.add(
-                    where if self.raw(where) else build_path,
-                    f"no {image.build.dockerfile} in the build context {self.raw(build_path)}",
-                )
+            else:
+                self.dockerfile(path, build_path, context, image.build.dockerfile)
+
+    def dockerfile(self, path: JsonPath, build_path: JsonPath, context: Path, name: str) -> None:
+        """The Dockerfile exists and stays inside the lab folder: the SDK would otherwise send
+        any file it names (a key, a password file) to the engine, which may be remote."""
+        where = (*path, "build", "dockerfile")
+        where = where if self.raw(where) else build_path
+        dockerfile = (context / os.path.expanduser(name)).resolve()
+        if not self.inside_folder(dockerfile):
+            if not self.allow_unsafe:
+                self.add(where, f"Dockerfile {name} is outside the lab folder", UNSAFE_HINT)
+        elif not dockerfile.is_file():
+            self.add(where, f"no {name} in the build context {self.raw(build_path)}")
 
     # -- networks -----------------------------------------------------------------
     def networks(self) -> None:
