@@ -79,7 +79,8 @@ only when the one before it passed:
    and volumes, and fields ending in `regex` compile.
 
 Some things need `--allow-unsafe`, on `validate` as on `up`: a bind mount whose source is
-absolute or leaves the lab folder (symlinks are followed), `privileged: true`, and
+absolute or leaves the lab folder (symlinks are followed), a Dockerfile outside the lab
+folder, `privileged: true`, and
 `network_mode: host`.
 
 ## YAML, as labup reads it
