@@ -67,6 +67,11 @@ class LoadResult:
             sent += f" (skipped {self.bytes_skipped / 1e6:.1f} MB of layers it had)"
         return f"{'; '.join(parts) or 'nothing to load'}; {sent} in {self.seconds:.1f}s"
 
+    @property
+    def document(self) -> dict[str, Any]:
+        """What a fleet run's ``--json`` shows for this host."""
+        return self.as_dict()
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
@@ -145,7 +150,7 @@ def plan_load(api: Any, bundle: Bundle) -> LoadPlan:
             continue
         chains.update(chain_ids(_diff_ids(bundle, image)))
         for ref in image.tags:
-            if _image_id(api, ref) == image.id:
+            if "@" in ref or _image_id(api, ref) == image.id:  # a digest cannot be a tag
                 present.append(ref)
             else:
                 tag.append((image.id, ref))

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from labspec.errors import EXIT_FAILED, UserInputError
+from labspec.errors import UserInputError
 from labspec.model import Lab
 from provisioner import cli_options as opt
 
@@ -47,7 +47,12 @@ OUTPUT = typer.Option(..., "--output", "-o", help="The bundle file to write (a t
 IMAGE = typer.Option(
     None, "--image", help="Also include this image reference (repeatable).", metavar="REF"
 )
-LIMIT = typer.Option(None, "--limit", "-l", help="Only these hosts or groups of the inventory.")
+LIMIT = typer.Option(
+    None, "--limit", "-l", help="With -i: only these hosts or groups (comma-separated or repeated)."
+)
+ONLY_FAILED = typer.Option(
+    False, "--only-failed", help="With -i: only the hosts that failed in the last fleet run."
+)
 PARALLEL = typer.Option(
     None, "--parallel", min=1, max=64, help="Hosts loading at once (default: the inventory's)."
 )
@@ -213,6 +218,7 @@ def register(app: typer.Typer) -> None:
         inventory: Path | None = opt.INVENTORY,
         limit: list[str] | None = LIMIT,
         parallel: int | None = PARALLEL,
+        only_failed: bool = ONLY_FAILED,
         all_images: bool = ALL_IMAGES,
         labs_dir: Path | None = LABS_DIR,
         json_out: bool = opt.JSON,
@@ -228,7 +234,7 @@ def register(app: typer.Typer) -> None:
         if inventory is not None:
             if host:
                 raise UserInputError("give --host or --inventory, not both")
-            _load_fleet(path, inventory, limit, parallel, all_images, json_out)
+            _load_fleet(path, inventory, limit, parallel, only_failed, all_images, json_out)
             return
         _load_one(path, host, all_images, json_out)
 
@@ -263,31 +269,19 @@ def _load_fleet(
     inventory_path: Path,
     limit: list[str] | None,
     parallel: int | None,
+    only_failed: bool,
     all_images: bool,
     json_out: bool,
 ) -> None:
-    import labspec
     from provisioner.bundle_load import load_for_host
-    from provisioner.fleet import HostContext, run_fleet, select_hosts
-    from provisioner.live import make_view, print_summary
-
-    inventory = labspec.load_inventory(inventory_path)
-    hosts = select_hosts(inventory, limit)
-    if not hosts:
-        raise UserInputError(f"no host of {inventory_path} is selected")
+    from provisioner.cli_fleet import finish, run_on_inventory
+    from provisioner.fleet import HostContext
 
     def action(ctx: HostContext) -> Any:
         return load_for_host(ctx, path, only_missing=not all_images)  # verified once, above
 
-    out = sys.stderr if json_out else sys.stdout
-    with make_view([h.name for h in hosts], title=f"bundle load {path.name}", stream=out) as view:
-        result = run_fleet(hosts, action, parallel=parallel or inventory.parallelism, view=view)
-    if json_out:
-        doc = result.as_dict()
-        for entry, outcome in zip(doc["hosts"], result.outcomes, strict=True):
-            entry["load"] = outcome.result.as_dict() if outcome.result is not None else None
-        _emit_json(doc)
-    else:
-        print_summary(result, command="bundle load", stream=out)
-    if result.failed:
-        raise typer.Exit(EXIT_FAILED)
+    result = run_on_inventory(
+        f"bundle load {path.name}", inventory_path, action, limit=limit, parallel=parallel,
+        only_failed=only_failed, json_out=json_out,
+    )
+    finish(result)

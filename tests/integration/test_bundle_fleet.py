@@ -113,8 +113,8 @@ def test_bundle_reaches_three_hosts_brings_the_lab_up_and_a_second_run_sends_not
     assert [entry["host"] for entry in doc["hosts"]] == hosts
     for entry in doc["hosts"]:
         assert entry["status"] == "ok", entry
-        assert entry["load"]["loaded"] == [fleet_course.ref]
-        assert entry["load"]["bytes_sent"] > 0
+        assert entry["result"]["loaded"] == [fleet_course.ref]
+        assert entry["result"]["bytes_sent"] > 0
     assert "loading [" in first.stderr  # the per-host progress line
 
     for h in classroom.good:
@@ -135,8 +135,8 @@ def test_bundle_reaches_three_hosts_brings_the_lab_up_and_a_second_run_sends_not
     )
     assert second.returncode == 0, second.stdout + second.stderr
     for entry in json.loads(second.stdout)["hosts"]:
-        assert entry["load"]["bytes_sent"] == 0, entry
-        assert entry["load"]["present"] == [fleet_course.ref]
+        assert entry["result"]["bytes_sent"] == 0, entry
+        assert entry["result"]["present"] == [fleet_course.ref]
 
 
 def test_a_truncated_bundle_is_refused_before_any_host_is_contacted(
