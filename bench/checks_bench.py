@@ -7,13 +7,14 @@ Brings a 5-container lab up with labup, then measures on the same engine, in the
 - the 40 checks in parallel (``parallel=8``, the default of ``labup check``).
 Reports total-parallel / slowest-single (target < 1.5x) and one-by-one / parallel.
 
-    .venv/bin/python bench/checks_bench.py [--repeat 3] [--json out.json]
+    .venv/bin/python bench/checks_bench.py [--repeat 5] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -152,7 +153,7 @@ def timed(engine: Any, lab: Any, **kw: Any) -> tuple[float, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -172,43 +173,62 @@ def main() -> int:
         if bad:
             print("checks that do not pass:\n  " + "\n  ".join(bad), file=sys.stderr)
             return 1
-        singles: dict[str, float] = {}
+        singles: dict[str, list[float]] = {}
         for check in lab.checks:
-            samples = [timed(engine, lab, only=(check.id,))[0] for _ in range(args.repeat)]
-            singles[check.id] = statistics.median(samples)
-        serial = statistics.median(
-            timed(engine, lab, parallel=1)[0] for _ in range(args.repeat)
-        )
-        parallel = statistics.median(
-            timed(engine, lab, parallel=args.parallel)[0] for _ in range(args.repeat)
-        )
+            singles[check.id] = [
+                timed(engine, lab, only=(check.id,))[0] for _ in range(args.repeat)
+            ]
+        serial = [timed(engine, lab, parallel=1)[0] for _ in range(args.repeat)]
+        parallel = [timed(engine, lab, parallel=args.parallel)[0] for _ in range(args.repeat)]
     finally:
         close_sidecars(engine.client)
         down(engine, lab.key, volumes=True, reporter=reporter)
         engine.close()
 
-    slowest_id = max(singles, key=lambda k: singles[k])
-    slowest = singles[slowest_id]
+    # The engine is shared with whatever else runs on the machine: report the best of the
+    # repeats (the least disturbed) and the median, and compute ratios from both.
+    stats = {}
+    for label, pick in (("best", min), ("median", statistics.median)):
+        single = {k: pick(v) for k, v in singles.items()}
+        slowest_id = max(single, key=lambda k: single[k])
+        par, ser = pick(parallel), pick(serial)
+        stats[label] = {
+            "parallel_s": round(par, 3),
+            "one_by_one_run_s": round(ser, 3),
+            "sum_of_singles_s": round(sum(single.values()), 3),
+            "slowest_single_s": round(single[slowest_id], 3),
+            "slowest_single_id": slowest_id,
+            "ratio_parallel_to_slowest": round(par / single[slowest_id], 2),
+            "speedup_vs_one_by_one": round(ser / par, 2),
+            "speedup_vs_sum_of_singles": round(sum(single.values()) / par, 2),
+        }
     result = {
         "checks": len(lab.checks),
         "parallel_workers": args.parallel,
         "repeat": args.repeat,
-        "parallel_s": round(parallel, 3),
-        "one_by_one_run_s": round(serial, 3),
-        "sum_of_singles_s": round(sum(singles.values()), 3),
-        "slowest_single_s": round(slowest, 3),
-        "slowest_single_id": slowest_id,
-        "ratio_parallel_to_slowest": round(parallel / slowest, 2),
-        "speedup_vs_one_by_one": round(serial / parallel, 2),
-        "speedup_vs_sum_of_singles": round(sum(singles.values()) / parallel, 2),
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        **stats,
     }
-    print("| measure | seconds |\n| --- | --- |")
-    print(f"| 40 checks, parallel={args.parallel} (median of {args.repeat}) | {parallel:.2f} |")
-    print(f"| 40 checks one by one in one run (parallel=1) | {serial:.2f} |")
-    print(f"| sum of the 40 checks each run alone | {sum(singles.values()):.2f} |")
-    print(f"| slowest single check alone ({slowest_id}) | {slowest:.2f} |")
-    print(f"\nparallel / slowest single: {result['ratio_parallel_to_slowest']}x (target < 1.5x)")
-    print(f"one by one / parallel: {result['speedup_vs_one_by_one']}x faster in parallel")
+    best, median = stats["best"], stats["median"]
+    print(f"| measure (s) | best of {args.repeat} | median |\n| --- | --- | --- |")
+    for key, text in (
+        ("parallel_s", f"40 checks, parallel={args.parallel}"),
+        ("one_by_one_run_s", "40 checks one by one in one run (parallel=1)"),
+        ("sum_of_singles_s", "sum of the 40 checks, each run alone"),
+        ("slowest_single_s", "slowest single check alone"),
+    ):
+        print(f"| {text} | {best[key]:.2f} | {median[key]:.2f} |")
+    for key, text in (
+        ("ratio_parallel_to_slowest", "parallel / slowest single (target < 1.5)"),
+        ("speedup_vs_one_by_one", "one by one / parallel"),
+        ("speedup_vs_sum_of_singles", "sum of singles / parallel"),
+    ):
+        print(f"| {text} | {best[key]:.2f}x | {median[key]:.2f}x |")
+    print(
+        f"\nslowest single: {best['slowest_single_id']} (best), {median['slowest_single_id']} "
+        f"(median); load average {result['load_average']} on {result['cpus']} CPUs"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -125,7 +125,9 @@ def run_checks(
     )
     start = time.monotonic()
     done: dict[str, CheckResult] = {}
-    pending = {c.id: c for c in selected}
+    # Start the slow checks first (those that need a probe or an exec), so the longest
+    # ones are not queued behind quick inspections; results keep the spec's order.
+    pending = {c.id: c for c in sorted(selected, key=lambda c: -_cost(c))}
     ids = set(pending)
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="check") as pool:
         running: dict[Future[CheckResult], str] = {}
@@ -143,6 +145,20 @@ def run_checks(
     run.results = [done[c.id] for c in selected]
     run.duration = time.monotonic() - start
     return run
+
+
+def _cost(check: Check) -> int:
+    """A rough rank of how long a check takes: probes > execs > sockets > inspections."""
+    spec = check.spec
+    if check.type in ("http", "tcp", "reachable") and spec.get("from"):
+        return 3
+    if check.type == "file" and "volume" in spec:
+        return 3
+    if check.type in ("exec", "file", "volume", "gpu"):
+        return 2
+    if check.type in ("http", "tcp"):
+        return 1
+    return 0
 
 
 def _schedule(
