@@ -63,8 +63,39 @@ def _facts_in_container(ctx: CheckContext, key: str, path: str, content: bool) -
     return facts
 
 
-def _facts_in_volume(ctx: CheckContext, volume: str, path: str, content: bool) -> FileFacts:
+def _mounting_container(ctx: CheckContext, volume: str) -> tuple[str, str] | None:
+    """A running lab container that mounts ``volume``, and where: (key, mount point)."""
+    docker_name = ctx.name(volume)
+    for container in ctx.lab.containers:
+        if not any(m.type == "volume" and m.source == volume for m in container.mounts):
+            continue
+        data = ctx.engine.inspect_container(ctx.name(container.name))
+        if data is None or not (data.get("State") or {}).get("Running"):
+            continue
+        for mount in data.get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name") == docker_name:
+                return container.name, str(mount.get("Destination"))
+    return None
+
+
+def _facts_in_volume(
+    ctx: CheckContext, volume: str, path: str, content: bool
+) -> tuple[FileFacts, str]:
+    """Facts of a file in a volume, and through what they were read. A running lab
+    container that mounts the volume is asked first (an exec is much cheaper than a probe
+    container); without one, or without stat/cat or the rights there, a probe mounts the
+    volume read-only."""
     relative = posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
+    via = _mounting_container(ctx, volume)
+    if via is not None:
+        key, dest = via
+        target = posixpath.join(dest, relative) if relative else dest
+        try:
+            facts = _facts_in_container(ctx, key, target, content)
+        except CheckError:
+            facts = None  # no stat/cat there, or unreadable: a probe reads it below
+        if facts is not None and "Permission denied" not in facts.error:
+            return facts, f" (read through {ctx.name(key)})"
     full = posixpath.join(VOLUME_MOUNT, relative) if relative else VOLUME_MOUNT
     argv = [
         "sh",
@@ -78,27 +109,28 @@ def _facts_in_volume(ctx: CheckContext, volume: str, path: str, content: bool) -
     ]
     result = ctx.probe_volume(volume, argv, read_only=True)
     if result.rc == 3:
-        return FileFacts(False, error=shorten(result.stderr))
+        return FileFacts(False, error=shorten(result.stderr)), ""
     if result.rc != 0:
         raise CheckError(f"probe failed (exit {result.rc}): {shorten(result.stderr)}")
     head, sep, body = result.stdout.partition(_SEPARATOR + "\n")
     facts = _parse_stat(head.splitlines()[0] if head else "")
     if sep:
         facts = FileFacts(**{**facts.__dict__, "content": body})
-    return facts
+    return facts, ""
 
 
 def check_file(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     path = str(spec["path"])
     want_exists = spec.get("exists", True) is not False
     needs_content = "content_regex" in spec
+    via = ""
     if "volume" in spec:
         where = f"volume {ctx.name(str(spec['volume']))}"
-        facts = _facts_in_volume(ctx, str(spec["volume"]), path, needs_content)
+        facts, via = _facts_in_volume(ctx, str(spec["volume"]), path, needs_content)
     else:
         where = ctx.name(str(spec["container"]))
         facts = _facts_in_container(ctx, str(spec["container"]), path, needs_content)
-    label = f"{path} in {where}"
+    label = f"{path} in {where}{via}"
     if not facts.exists:
         if want_exists:
             return failed(f"{label} does not exist" + (f" ({facts.error})" if facts.error else ""))

@@ -242,3 +242,42 @@ def test_concurrent_probes_in_one_namespace_share_one_exec(
     finally:
         close_sidecars(docker_client)
         target.remove(force=True)
+
+
+def test_file_in_a_volume_is_read_through_a_mounting_container_or_a_probe(
+    docker_client: Any, test_image: str, engine: Any
+) -> None:
+    from labspec.model import Mount
+
+    key = f"fv{uuid.uuid4().hex[:8]}"
+    labels = {MANAGED: "true", "labup.test": key}
+    volume = docker_client.volumes.create(f"{key}-data", labels=labels)
+    mounts = {volume.name: {"bind": "/data", "mode": "rw"}}
+    docker_client.containers.run(
+        test_image, ["sh", "-c", "echo open > /data/open.txt; echo shut > /data/shut.txt; "
+                     "chmod 600 /data/shut.txt"], remove=True, volumes=mounts,
+    )
+    reader = docker_client.containers.run(
+        test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, volumes=mounts,
+        user="65534", detach=True,
+    )
+    lab = Lab(
+        api_version="labup/v1", id=None, name=key, title="file in volume", description="",
+        path=Path("/nonexistent/lab.yaml"), folder=Path("/nonexistent"),
+        volumes=(Volume("data"),),
+        containers=(Container("db", image="x", mounts=(Mount("volume", "/data", "data"),)),),
+        checks=(
+            Check("open", "file", {"volume": "data", "path": "open.txt", "content_regex": "open"}),
+            Check("shut", "file", {"volume": "data", "path": "shut.txt", "content_regex": "shut"}),
+        ),
+    )
+    try:
+        got = {r.id: r for r in run_checks(engine, lab).results}
+        assert got["open"].status == "pass"
+        assert f"open.txt in volume {key}-data (read through {key}-db)" in got["open"].message
+        # db (uid 65534) cannot read shut.txt: a probe that mounts the volume reads it
+        assert got["shut"].status == "pass", got["shut"].message
+        assert f"shut.txt in volume {key}-data: regular file" in got["shut"].message
+    finally:
+        reader.remove(force=True)
+        volume.remove(force=True)
