@@ -35,7 +35,7 @@ PARALLEL = typer.Option(
     "--parallel",
     min=1,
     max=256,
-    help="Checks running at once (default 8); with -i, hosts driven at once.",
+    help="Checks running at once (default 16); with -i, hosts driven at once.",
 )
 LIMIT = typer.Option(
     None, "--limit", "-l", help="With -i: only these hosts or groups (names, groups or globs)."
@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
                 the_lab,
                 instance=name,
                 stages=STAGES[stage],
-                parallel=parallel or 8,
+                parallel=parallel or 16,
                 only=tuple(only or ()),
             )
         finally:
