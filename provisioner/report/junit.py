@@ -6,11 +6,19 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
 from provisioner.checks.results import CheckRun
+
+# Characters XML 1.0 forbids (container output may hold ANSI escapes or NULs).
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _suite(parent: ET.Element, run: CheckRun) -> None:
@@ -44,10 +52,12 @@ def _suite(parent: ET.Element, run: CheckRun) -> None:
             {"classname": f"{run.lab}.{r.stage}", "name": r.id, "time": f"{r.duration:.3f}"},
         )
         if r.status == "fail":
-            failure = ET.SubElement(case, "failure", {"message": r.message, "type": r.type})
-            failure.text = r.message + (f"\nhint: {r.hint}" if r.hint else "")
+            failure = ET.SubElement(
+                case, "failure", {"message": _clean(r.message), "type": r.type}
+            )
+            failure.text = _clean(r.message + (f"\nhint: {r.hint}" if r.hint else ""))
         elif r.status in ("skipped", "blocked"):
-            ET.SubElement(case, "skipped", {"message": f"{r.status}: {r.message}"})
+            ET.SubElement(case, "skipped", {"message": _clean(f"{r.status}: {r.message}")})
 
 
 def junit_xml(runs: CheckRun | Mapping[str, CheckRun]) -> str:

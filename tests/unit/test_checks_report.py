@@ -159,3 +159,14 @@ def test_html_class_report_has_a_hosts_by_checks_matrix() -> None:
     assert "Class overview" in page
     assert page.count('class="cell pass"') == 2 * 2 and page.count('class="cell fail"') == 1
     assert "alice" in page and "bob" in page
+
+
+def test_junit_stays_valid_xml_with_control_characters_in_messages() -> None:
+    run = make_run()
+    run.results[3] = CheckResult(
+        "page", "http", "task", "fail", "\x1b[31mred\x1b[0m and a NUL \x00", hint="h\x07"
+    )
+    root = ET.fromstring(junit_xml(run).split("\n", 1)[1])
+    failure = root.find("testsuite/testcase[@name='page']/failure")
+    assert failure is not None
+    assert failure.get("message") == "\ufffd[31mred\ufffd[0m and a NUL \ufffd"
