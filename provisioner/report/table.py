@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import IO, Any
 
 from provisioner.checks.results import CheckRun
+
+# Control characters from container output (ANSI escapes, bells) must not reach the terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _plain(text: str) -> str:
+    return _CONTROL.sub("?", text)
+
 
 STYLES = {"pass": "green", "fail": "red", "blocked": "yellow", "skipped": "dim"}
 MARKS = {"pass": "PASS", "fail": "FAIL", "blocked": "BLOCKED", "skipped": "SKIP"}
@@ -31,10 +40,10 @@ def render_table(run: CheckRun, file: IO[str] | None = None, console: Any | None
     table.add_column("points", justify="right", no_wrap=True)
     table.add_column("result")
     for r in run.results:
-        detail = Text(r.message)
+        detail = Text(_plain(r.message))
         if r.status in ("fail", "blocked") and r.hint:
             detail.append("\nhint: ", style="bold")
-            detail.append(r.hint)
+            detail.append(_plain(r.hint))
         table.add_row(
             Text(MARKS[r.status], style=STYLES[r.status]),
             Text(r.id),

@@ -170,3 +170,12 @@ def test_junit_stays_valid_xml_with_control_characters_in_messages() -> None:
     failure = root.find("testsuite/testcase[@name='page']/failure")
     assert failure is not None
     assert failure.get("message") == "\ufffd[31mred\ufffd[0m and a NUL \ufffd"
+
+
+def test_table_never_passes_control_characters_to_the_terminal() -> None:
+    run = make_run()
+    run.results[3] = CheckResult("page", "http", "task", "fail", "\x1b]0;pwned\x07 body")
+    out = io.StringIO()
+    render_table(run, file=out)
+    assert "\x1b]0;" not in out.getvalue() and "\x07" not in out.getvalue()
+    assert "?]0;pwned? body" in out.getvalue()
