@@ -9,7 +9,6 @@ probes, or an injected client): a no-op ``labup up`` and a ``labup down`` never 
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import threading
@@ -85,16 +84,91 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+class _Connection:
+    """One HTTP/1.1 connection to the engine (unix socket or TCP), kept alive between calls.
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
+    A few dozen lines instead of ``http.client``: that module pulls in ``email`` and ``ssl``
+    and parses headers slowly, and every labup command pays for it at startup."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.rfile: Any = None
+
+    def open(self) -> None:
+        if self.url.startswith("unix://"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            sock.connect(self.url[len("unix://") :])
+        else:
+            parsed = urllib.parse.urlparse(self.url.replace("tcp://", "http://", 1))
+            sock = socket.create_connection(
+                (parsed.hostname or "localhost", parsed.port or 2375), timeout=self.timeout
+            )
         self.sock = sock
+        self.rfile = sock.makefile("rb")
+
+    def close(self) -> None:
+        if self.rfile is not None:
+            self.rfile.close()
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = self.rfile = None
+
+    def exchange(
+        self, method: str, target: str, data: bytes | None, timeout: float
+    ) -> tuple[int, bytes]:
+        if self.sock is None:
+            self.open()
+        assert self.sock is not None
+        self.sock.settimeout(timeout)
+        head = f"{method} {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: labup\r\n"
+        if data is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        elif method in ("POST", "PUT"):
+            head += "Content-Length: 0\r\n"
+        self.sock.sendall(head.encode() + b"\r\n" + (data or b""))
+        status_line = self.rfile.readline(65537)
+        if not status_line:
+            raise ConnectionResetError("the engine closed the connection")
+        status = int(status_line.split(None, 2)[1])
+        headers: dict[str, str] = {}
+        while True:
+            line = self.rfile.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            key, _, value = line.decode("latin-1").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        if status in (204, 304) or status < 200 or method == "HEAD":
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._chunked()
+        elif "content-length" in headers:
+            body = self._exactly(int(headers["content-length"]))
+        else:
+            body = self.rfile.read()
+            self.close()
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body
+
+    def _chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(out)
+            out += self._exactly(size)
+            self.rfile.readline(65537)  # the CRLF after each chunk
+
+    def _exactly(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise ConnectionResetError("the engine closed the connection mid-answer")
+        return bytes(data)
 
 
 class RawApi:
@@ -105,23 +179,17 @@ class RawApi:
         self.url = url
         self.timeout = timeout
         self._local = threading.local()
-        self._all: list[http.client.HTTPConnection] = []
+        self._all: list[_Connection] = []
         self._lock = threading.Lock()
 
     @staticmethod
     def supports(url: str) -> bool:
         return url.startswith(("unix://", "tcp://", "http://"))
 
-    def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+    def _connection(self) -> _Connection:
+        conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            if self.url.startswith("unix://"):
-                conn = _UnixConnection(self.url[len("unix://") :], self.timeout)
-            else:
-                parsed = urllib.parse.urlparse(self.url.replace("tcp://", "http://", 1))
-                conn = http.client.HTTPConnection(
-                    parsed.hostname or "localhost", parsed.port or 2375, timeout=self.timeout
-                )
+            conn = _Connection(self.url, self.timeout)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -143,34 +211,25 @@ class RawApi:
     ) -> Any:
         query = "?" + urllib.parse.urlencode(params) if params else ""
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
         for attempt in (1, 2):
             conn = self._connection()
-            if timeout is not None:
-                conn.timeout = timeout
-                if conn.sock is not None:
-                    conn.sock.settimeout(timeout)
+            fresh = conn.sock is None
             try:
-                conn.request(method, path + query, body=data, headers=headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-            except (OSError, http.client.HTTPException) as e:
+                status, payload = conn.exchange(method, path + query, data,
+                                                timeout if timeout is not None else self.timeout)
+            except (OSError, ValueError, IndexError) as e:
                 conn.close()
-                self._local.conn = None
-                # a kept-alive connection the engine closed is retried once on a new one
-                if attempt == 2 or isinstance(e, FileNotFoundError | ConnectionRefusedError):
+                # a kept-alive connection the engine had closed is retried once on a new one;
+                # a timeout is not (the engine may be doing it)
+                retry = attempt == 1 and not fresh and not isinstance(e, TimeoutError)
+                if not retry:
                     raise EngineUnreachable(
                         f"no Docker engine answers at {self.url} ({e.__class__.__name__}: {e})",
                         hint=ENGINE_HINT,
                     ) from e
                 continue
-            finally:
-                if timeout is not None:
-                    conn.timeout = self.timeout
-                    if conn.sock is not None:
-                        conn.sock.settimeout(self.timeout)
-            if resp.status >= 400:
-                raise ApiError(resp.status, _message(payload))
+            if status >= 400:
+                raise ApiError(status, _message(payload))
             if raw:
                 return payload
             return json.loads(payload) if payload else None

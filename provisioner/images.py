@@ -12,7 +12,6 @@ import hashlib
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -135,6 +134,8 @@ def ensure_images(
     todo = [s for s in steps if s.action == "create"]
     if not todo:
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(parallel, len(todo))) as pool:
         futures = [pool.submit(_ensure_one, engine, lab, s, reporter, run_id) for s in todo]
         errors = [f.exception() for f in futures]

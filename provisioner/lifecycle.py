@@ -8,7 +8,7 @@ command are named sequences (``UP_STEPS`` in :mod:`provisioner.apply`); cleanup 
 
 from __future__ import annotations
 
-import secrets
+import os
 import signal
 import threading
 import time
@@ -16,26 +16,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labspec.errors import LabupError
 from labspec.model import Lab
 from provisioner import labels as L
-from provisioner.apply import UP_STEPS, ApplyContext, Cancelled, restore_parked
-from provisioner.destroy import DownResult, rollback
-from provisioner.destroy import down as _down
-from provisioner.docker_engine import DockerEngine
 from provisioner.output import Reporter
 from provisioner.plan import Plan, PlanEngine, make_plan
-from provisioner.status import InstanceStatus
-from provisioner.status import status as _status
+
+if TYPE_CHECKING:  # imported where used: a no-op up never loads apply, destroy or threads
+    from provisioner.destroy import DownResult
+    from provisioner.docker_engine import DockerEngine
+    from provisioner.status import InstanceStatus
 
 DOWN_STEPS = ("containers", "networks", "volumes (with --volumes)")
 RESET_STEPS = ("down --volumes", "up")
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
 
 
 @dataclass
@@ -134,6 +133,9 @@ def up(
         where = lab.key if instance == L.DEFAULT_INSTANCE else f"{lab.key} (instance {instance})"
         reporter.info(f"{where}: up to date, nothing to do")
     else:
+        from provisioner.apply import UP_STEPS, ApplyContext, Cancelled, restore_parked
+        from provisioner.destroy import rollback
+
         for change in the_plan.changes:
             if change.action in ("replace", "remove"):
                 reporter.info(change.text().replace("  ", " ").strip())
@@ -200,6 +202,8 @@ def down(
     parallel: int = 8,
 ) -> DownResult:
     """Remove the instance's containers and networks (and volumes with ``volumes=True``)."""
+    from provisioner.destroy import down as _down
+
     with sigterm_as_interrupt():
         return _down(engine, lab_key, instance, volumes=volumes, reporter=reporter,
                      parallel=parallel)
@@ -231,4 +235,6 @@ def status(
     engine: PlanEngine, lab_key: str | None = None, instance: str | None = None
 ) -> list[InstanceStatus]:
     """Lab instances on the engine, each container's state and health."""
+    from provisioner.status import status as _status
+
     return _status(engine, lab_key, instance)
