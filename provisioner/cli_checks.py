@@ -6,6 +6,7 @@ Exit codes: 0 when every check passes (or is skipped), 1 when any fails or is bl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from provisioner import cli_options as opt
 if TYPE_CHECKING:
     from labspec.model import Lab
     from provisioner.checks.results import CheckRun
+    from provisioner.engine import Engine
 
 STAGES = {"env": ("env",), "task": ("task",), "all": ("env", "task")}
 
@@ -86,6 +88,20 @@ def write_outputs(
             print(f"wrote {path}", file=sys.stderr)
 
 
+def lab_not_up(engine: Engine, lab: Lab, instance: str) -> str:
+    """A note when none of the lab's containers exists (the checks will all fail), else ""."""
+    from provisioner.labels import resource_name
+
+    names = [resource_name(lab.key, instance, c.name) for c in lab.containers]
+    if not names or any(engine.inspect_container(n) is not None for n in names):
+        return ""
+    where = "" if instance == "default" else f" --instance {instance}"
+    return (
+        f"{lab.key} is not up on {engine.host_label} (none of its containers exists); "
+        f"bring it up first: labup up {lab.id if lab.id is not None else lab.path}{where}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("check")
     def check_cmd(
@@ -136,6 +152,10 @@ def register(app: typer.Typer) -> None:
         the_lab = load(lab, sets, name)
         engine = connect(host)
         try:
+            not_up = lab_not_up(engine, the_lab, name)
+            if not_up:  # nothing will settle: answer now instead of waiting out every `wait`
+                quick = tuple(dataclasses.replace(c, wait=0.0) for c in the_lab.checks)
+                the_lab = dataclasses.replace(the_lab, checks=quick)
             run = run_checks(
                 engine,
                 the_lab,
@@ -147,4 +167,6 @@ def register(app: typer.Typer) -> None:
         finally:
             engine.close()
         write_outputs(run, json_out=json_out, junit=junit, report=report)
+        if not_up and not run.ok:
+            print(f"labup: {not_up}", file=sys.stderr)
         raise typer.Exit(EXIT_OK if run.ok else EXIT_FAILED)

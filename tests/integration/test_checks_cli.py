@@ -90,6 +90,20 @@ def running_lab(
         assert down.returncode == 0, down.stderr
 
 
+def test_check_of_a_lab_that_is_not_up_says_so_without_waiting(
+    test_image: str, tmp_path: Path
+) -> None:
+    name = f"ckcli-{uuid.uuid4().hex[:8]}"
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(SPEC.format(name=name, image=test_image, serve=SERVE))
+    result = labup("check", str(spec), "--stage", "env", "--json")
+    assert result.returncode == 1
+    assert f"{name} is not up on local (none of its containers exists)" in result.stderr
+    doc = json.loads(result.stdout)
+    assert {r["status"] for r in doc["results"]} == {"fail"}
+    assert [r["attempts"] for r in doc["results"]] == [1, 1, 1]  # `wait: 5s` not waited out
+
+
 def test_check_stage_and_only_select_checks(running_lab: tuple[Path, str]) -> None:
     spec, _ = running_lab
     env = labup("check", str(spec), "--stage", "env", "--json")
