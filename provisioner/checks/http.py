@@ -64,7 +64,11 @@ def check_http(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
         result = run_probe_at(ctx, endpoint, argv)
         if not result.stdout.strip():
             why = shorten(result.stderr) or (
-                "timed out" if result.rc in TIMED_OUT_CODES else f"exit {result.rc}"
+                "timed out"
+                if result.rc in TIMED_OUT_CODES
+                else "connection closed without a response"
+                if result.rc == 0
+                else f"exit {result.rc}"
             )
             return failed(f"{url}{where}: {why}")
         resp = parse_http_response(result.stdout)
