@@ -3,10 +3,11 @@
 
 ``run_probe(client, argv, network_mode="container:lab5-web")`` joins the target's network
 namespace; ``network_mode="host"`` puts it on the engine host's network (how "from the host"
-works on a remote engine); ``mounts`` lets it read a volume. The image, ``labup/probe:1``, is
+works on a remote engine); ``mounts`` lets it read a volume. The image, ``labup/probe:2``, is
 built locally FROM scratch with the host's static busybox (no registry needed; over SSH the
 binary travels in the build context); without a host busybox it falls back to pulling
-``busybox`` and tagging it. ``DockerEngine.run_probe`` delegates here.
+``busybox`` and tagging it. ``DockerEngine.run_probe`` delegates here. The image and the
+probe containers carry ``labup.kind=probe`` but not ``labup.managed``: they belong to no lab.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from typing import Any
 
 from labspec.errors import EngineError
 from provisioner.engine import CommandResult
-from provisioner.labels import KIND, MANAGED, RESOURCE
+from provisioner.labels import KIND, RESOURCE
 
-PROBE_IMAGE = "labup/probe:1"
+PROBE_IMAGE = "labup/probe:2"
 PROBE_PULL_FALLBACK = "busybox:1.36"
-PROBE_LABELS = {MANAGED: "true", KIND: "probe", RESOURCE: "probe"}
+# No labup.managed: containers inherit their image's labels, and probes belong to no lab,
+# so they must never show up in `labup status` or a lab's label selector.
+PROBE_LABELS = {KIND: "probe", RESOURCE: "probe"}
 DEFAULT_TIMEOUT = 60.0
 TIMED_OUT = 124
 

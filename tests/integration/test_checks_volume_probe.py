@@ -122,11 +122,11 @@ def test_volume_check_fails_when_the_container_writes_outside_the_volume(
         volume.remove(force=True)
 
 
-def test_probe_image_is_built_locally_and_labelled(docker_client: Any) -> None:
+def test_probe_image_is_built_locally_and_labelled_as_no_labs(docker_client: Any) -> None:
     assert ensure_probe_image(docker_client) == PROBE_IMAGE
     image = docker_client.images.get(PROBE_IMAGE)
-    assert image.labels.get(MANAGED) == "true"
     assert image.labels.get("labup.kind") == "probe"
+    assert MANAGED not in image.labels  # probes belong to no lab: never in `labup status`
 
 
 def test_probe_returns_output_and_exit_code_and_leaves_nothing(docker_client: Any) -> None:
@@ -186,7 +186,9 @@ def test_probes_share_one_sidecar_per_namespace_and_follow_a_restart(
         second = run_probe(docker_client, connect_80, network_mode=mode, timeout=5)
         assert "sleep" in first.stdout  # ran inside the sidecar, whose PID 1 sleeps
         assert second.rc == 0, second.stderr
-        assert len(_sidecars_of(docker_client, target.id)) == 1
+        sidecars = _sidecars_of(docker_client, target.id)
+        assert len(sidecars) == 1
+        assert MANAGED not in sidecars[0].labels  # not a lab's: `labup status` never lists it
 
         target.restart(timeout=2)  # a new network namespace: a fresh sidecar must see it
         again = run_probe(docker_client, connect_80, network_mode=mode, timeout=5)
