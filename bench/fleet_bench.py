@@ -116,13 +116,44 @@ def clean(hosts: list[Host]) -> None:
         sys.exit(f"cleanup failed: {result.as_dict()}")
 
 
-def timed_up(spec: Path, hosts: list[Host]) -> float:
+class PhaseView:
+    """Records when each host reached each phase: connected, files copied, up done."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.marks: dict[str, dict[str, float]] = {}
+
+    def started(self, host: str) -> None:
+        self.marks[host] = {}
+
+    def step(self, host: str, text: str) -> None:
+        now = time.perf_counter() - self.t0
+        marks = self.marks.setdefault(host, {})
+        if text == "connected":
+            marks.setdefault("connected", now)
+        elif text.startswith("lab files:"):
+            marks.setdefault("files", now)
+
+    def finished(self, outcome: Any) -> None:
+        self.marks.setdefault(outcome.host, {})["done"] = time.perf_counter() - self.t0
+
+    def phases(self) -> dict[str, float]:
+        """Slowest host's time to connect, connect->files copied, files->up done."""
+        conn = max(m.get("connected", 0.0) for m in self.marks.values())
+        files = max(m.get("files", 0.0) - m.get("connected", 0.0) for m in self.marks.values())
+        up = max(m.get("done", 0.0) - m.get("files", 0.0) for m in self.marks.values())
+        return {"connect": round(conn, 2), "spec+files": round(files, 2), "up": round(up, 2)}
+
+
+def timed_up(spec: Path, hosts: list[Host]) -> tuple[float, dict[str, float]]:
+    view = PhaseView()
     t0 = time.perf_counter()
-    result: FleetResult = run_fleet(hosts, up_action(spec, checks=False), parallel=len(hosts))
+    result: FleetResult = run_fleet(hosts, up_action(spec, checks=False), parallel=len(hosts),
+                                    view=view)
     seconds = time.perf_counter() - t0
     if result.failed:
         sys.exit(f"up failed: {json.dumps(result.as_dict(), indent=2)}")
-    return seconds
+    return seconds, view.phases()
 
 
 def main() -> None:
@@ -140,13 +171,20 @@ def main() -> None:
             for n in counts:
                 subset = hosts[:n]
                 times = []
+                phases: list[dict[str, float]] = []
                 for _ in range(args.runs):
                     clean(subset)
-                    times.append(timed_up(spec, subset))
+                    seconds, phase = timed_up(spec, subset)
+                    times.append(seconds)
+                    phases.append(phase)
+                med_phase = {k: round(statistics.median(p[k] for p in phases), 2)
+                             for k in phases[0]}
                 figures["median_s"][str(n)] = round(statistics.median(times), 3)
                 figures.setdefault("all_s", {})[str(n)] = [round(t, 3) for t in times]
+                figures.setdefault("phases_s", {})[str(n)] = med_phase
                 print(f"{n} host(s): median {statistics.median(times):.2f}s "
-                      f"(runs: {', '.join(f'{t:.2f}' for t in times)})", flush=True)
+                      f"(runs: {', '.join(f'{t:.2f}' for t in times)}); slowest host's phases: "
+                      + ", ".join(f"{k} {v:.2f}s" for k, v in med_phase.items()), flush=True)
         finally:
             clean(hosts)
     med = figures["median_s"]
@@ -158,6 +196,8 @@ def main() -> None:
         figures["per_extra_host_s"] = round(per_extra, 3)
         print(f"ratio {last} hosts / {first} host: {ratio:.2f}x; "
               f"each extra host adds {per_extra:.2f}s")
+    figures["load_average"] = [round(x, 1) for x in os.getloadavg()]
+    print(f"load average at the end: {figures['load_average']}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
