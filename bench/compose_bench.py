@@ -168,6 +168,8 @@ class Tools:
         if not plugin.exists():
             plugin.symlink_to(compose_bin)
         self.env = {**os.environ, "DOCKER_CONFIG": str(config)}
+        # run labup from bytecode, as an installed package does (a dev shell may disable it)
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.failures: list[str] = []
         self.last_cpu = 0.0
         self.rename("0")
