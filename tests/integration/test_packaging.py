@@ -18,7 +18,10 @@ site = Path(sysconfig.get_paths()["purelib"]).resolve()
 schemas, labs = r.schemas_dir().resolve(), r.labs_dir().resolve()
 files = []
 if labs.is_dir():
-    files = sorted(str(p.relative_to(labs)) for p in labs.rglob("*") if p.is_file())
+    files = sorted(
+        str(p.relative_to(labs)) for p in labs.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
 print(json.dumps({
     "site": str(site),
     "schemas": str(schemas),
@@ -41,12 +44,13 @@ def test_wheel_installs_with_schemas_and_labs_inside_site_packages(tmp_path: Pat
     )
     (wheel,) = wheels.glob("labup-*.whl")
 
+    # A fresh venv without pip of its own (ensurepip is slow): the test's pip installs into it.
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True, system_site_packages=False)
+    venv.create(env_dir, with_pip=False, system_site_packages=False)
     python = env_dir / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "-q", "--disable-pip-version-check",
-         str(wheel)],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--no-compile", "-q", "--disable-pip-version-check", str(wheel)],
         check=True,
         capture_output=True,
         timeout=120,
