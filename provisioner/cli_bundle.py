@@ -35,7 +35,7 @@ bundle_app = typer.Typer(
     cls=_BundleGroup,
     name="bundle",
     help="Offline course bundles: labs and their images in one verified tar, for classrooms "
-    "without internet.",
+    "without internet. `labup bundle 1 2 3 -o course.tar` writes one (same as `create`).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
