@@ -136,7 +136,10 @@ write_sshd() {  # write_sshd NAME PORT DOCKER_SOCK [PATH-PREFIX]
         ssh-keygen -q -t ed25519 -N '' -C "labup-$name" -f "$dir/ssh_host_ed25519_key"
     local path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     [ -n "$prefix" ] && path="$prefix:$path"
-    cat >"$dir/sshd_config" <<EOF
+    # SHLVL=1: bash then skips ~/.bashrc in sessions (it sources it for sshd-run shells only
+    # at level 1); this machine's root rc runs `pyenv init`, 0.1-0.9 s of CPU per channel,
+    # which a classroom machine would not pay. Sessions get exactly the PATH below.
+    cat >"$dir/sshd_config.new" <<EOF
 # labup test host $name (written by scripts/testhosts.sh)
 Port $port
 ListenAddress 127.0.0.1
@@ -152,9 +155,29 @@ StrictModes no
 UsePAM no
 MaxSessions 10
 LogLevel INFO
-SetEnv DOCKER_HOST=unix://$sock PATH=$path
+SetEnv SHLVL=1 DOCKER_HOST=unix://$sock PATH=$path
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
+    if cmp -s "$dir/sshd_config.new" "$dir/sshd_config"; then
+        rm -f "$dir/sshd_config.new"
+        return 1  # unchanged
+    fi
+    mv "$dir/sshd_config.new" "$dir/sshd_config"
+    return 0
+}
+
+ensure_sshd() {  # ensure_sshd NAME PORT DOCKER_SOCK [PATH-PREFIX]: start, or reload a changed config
+    local name="$1" port="$2" dir
+    dir="$(host_dir "$name")"
+    if pid_alive "$dir/sshd.pid" sshd; then
+        if write_sshd "$@"; then
+            kill -HUP "$(cat "$dir/sshd.pid")"  # sshd re-executes itself with the new config
+        fi
+        return 0
+    fi
+    port_busy "$port" && die "port $port is taken by another process"
+    write_sshd "$@" || true
+    start_sshd "$name"
 }
 
 start_sshd() {
@@ -200,8 +223,7 @@ start_host() {  # start_host hK: netns + veth + dockerd + sshd
     local prefix=""
     [ "$h" = "$GPU_HOST" ] && prefix="$dir/bin"
     echo "$LAYOUT" >"$dir/layout"
-    write_sshd "$h" "$((BASE_PORT + k))" "$dir/docker.sock" "$prefix"
-    start_sshd "$h"
+    ensure_sshd "$h" "$((BASE_PORT + k))" "$dir/docker.sock" "$prefix"
 }
 
 engine_up() { DOCKER_HOST="unix://$(host_dir "$1")/docker.sock" timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -302,6 +324,9 @@ cmd_up() {
     for k in $(seq 1 "$n"); do
         h="h$k"
         if host_healthy "$h"; then
+            local prefix=""
+            [ "$h" = "$GPU_HOST" ] && prefix="$(host_dir "$h")/bin"
+            ensure_sshd "$h" "$((BASE_PORT + k))" "$(host_dir "$h")/docker.sock" "$prefix"
             continue
         fi
         clean_host "$h"
@@ -313,11 +338,7 @@ cmd_up() {
     for h in hnodocker hbadkey; do
         local port=$NODOCKER_PORT
         [ "$h" = hbadkey ] && port=$BADKEY_PORT
-        if ! pid_alive "$(host_dir "$h")/sshd.pid" sshd; then
-            port_busy "$port" && die "port $port is taken by another process"
-            write_sshd "$h" "$port" "$(host_dir "$h")/no-engine.sock"
-            start_sshd "$h"
-        fi
+        ensure_sshd "$h" "$port" "$(host_dir "$h")/no-engine.sock"
     done
     port_busy "$DOWN_PORT" && die "port $DOWN_PORT (the down host) must have nothing listening"
     # wait for the engines started now
