@@ -192,3 +192,32 @@ def test_summary_when_all_succeed(classroom: Classroom) -> None:
     out = io.StringIO()
     print_summary(result, command="ping", stream=out)
     assert out.getvalue().rstrip().endswith("all hosts ok")
+
+
+def test_a_host_whose_up_fails_is_rolled_back_while_the_others_come_up(
+    classroom: Classroom, tmp_path: Path, unique: str
+) -> None:
+    name = f"clash-{unique}"
+    spec = write_lab(tmp_path / "lab", name)
+    h2 = classroom.host("h2")
+    port = 18000 + int(h2.vars["port_offset"])
+    squatter = classroom.client("h2").containers.run(
+        "labup-test/busybox:latest", ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"],
+        detach=True, name=f"labup-squat-{unique}", ports={"80/tcp": ("127.0.0.1", port)},
+    )
+    try:
+        result = run_fleet(classroom.good, up_action(spec, checks=False), parallel=3)
+        assert result.failed == ("h2",)
+        failed = result.outcome("h2")
+        assert failed.status == "failed"
+        assert str(port) in failed.message
+        for h in classroom.good:
+            left = classroom.client(h.name).containers.list(
+                all=True, filters={"label": f"{L.LAB}={name}"})
+            if h.name == "h2":
+                assert left == []  # what this run created there was removed
+            else:
+                assert {c.name for c in left} == {f"{name}-web", f"{name}-worker"}
+    finally:
+        squatter.remove(force=True)
+        _purge(classroom, name)
