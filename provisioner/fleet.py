@@ -29,6 +29,10 @@ Status = Literal["ok", "failed", "unreachable", "skipped"]
 FAILED_FILE_SUFFIX = ".labup-failed.json"
 
 
+class FleetCancelled(LabupError):
+    """Ctrl-C during a fleet run: raised in each running host's next step."""
+
+
 class HostSkipped(LabupError):
     """Raised by an action: this host is left out on purpose (e.g. no GPU), with the reason."""
 
@@ -115,9 +119,18 @@ class HostContext:
     _report: Callable[[str], None]
     _step: str = "connected"
     data: dict[str, Any] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    _cancelled: bool = False
 
     def step(self, text: str) -> None:
-        """Tell the live view what this host is doing now (``pulling images``, ``starting web``)."""
+        """Tell the live view what this host is doing now (``pulling images``, ``starting web``).
+
+        After Ctrl-C, the first step reported raises :class:`FleetCancelled`, so the host's
+        command fails there and cleans up what it created (later steps, the cleanup's own,
+        pass)."""
+        if self.cancel.is_set() and not self._cancelled:
+            self._cancelled = True
+            raise FleetCancelled("interrupted (Ctrl-C)")
         self._step = text
         self._report(text)
 
@@ -180,6 +193,8 @@ def run_fleet(
         try:
             outcomes = tuple(f.result() for f in futures)
         except KeyboardInterrupt:
+            # hosts not started never start; running ones fail at their next step and clean
+            # up what they created (the pool waits for them on the way out)
             cancel.set()
             for f in futures:
                 f.cancel()
@@ -210,7 +225,8 @@ def _run_one(
             engine = connect(host)
         except LabupError as e:
             return done("unreachable", _one_line(e))
-        ctx = HostContext(host=host, engine=engine, _report=lambda s: view.step(host.name, s))
+        ctx = HostContext(host=host, engine=engine, _report=lambda s: view.step(host.name, s),
+                          cancel=cancel)
         view.step(host.name, "connected")
         try:
             result = action(ctx)

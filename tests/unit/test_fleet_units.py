@@ -262,3 +262,16 @@ def test_plain_view_and_summary_name_the_failed_hosts() -> None:
     assert lines[0].startswith("up 5: 2 host(s) in ")
     assert lines[3].split()[:2] == ["pc02", "FAILED"] and lines[3].endswith("port 8080 taken")
     assert lines[-1] == "failed: pc02"
+
+
+def test_after_ctrl_c_the_next_step_fails_once_so_cleanup_can_report() -> None:
+    from provisioner.fleet import FleetCancelled
+
+    seen: list[str] = []
+    ctx = HostContext(host=_hosts("a")[0], engine=FakeEngine("a"), _report=seen.append)
+    ctx.step("creating web")
+    ctx.cancel.set()
+    with pytest.raises(FleetCancelled, match="interrupted"):
+        ctx.step("starting web")
+    ctx.step("removing web")  # the cleanup's own steps go through
+    assert seen == ["creating web", "removing web"]
