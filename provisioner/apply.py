@@ -43,7 +43,7 @@ class ApplyContext:
     run_id: str
     parallel: int = 8
     timeout: float = 120.0  # longest wait for one container's health or completion
-    settle: float = 0.25  # a container that exited this soon after its start is reported
+    settle: float = 0.1  # a container that exited this soon after its start is reported
     cancel: threading.Event = field(default_factory=threading.Event)
     without_gpu: set[str] = field(default_factory=set)
     started_at: dict[str, float] = field(default_factory=dict)

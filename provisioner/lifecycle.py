@@ -115,7 +115,7 @@ def up(
     parallel: int = 8,
     timeout: float = 120.0,
     checks: bool = True,
-    settle: float = 0.25,
+    settle: float = 0.1,
 ) -> UpResult:
     """Converge the lab instance to its spec; on failure remove what this run created.
 
