@@ -235,7 +235,8 @@ def check_action(
         if ssh is not None and any(m.type == "bind" for c in lab.containers for m in c.mounts):
             base = ctx.host.vars.get("labup_dir")
             lab = remote_lab(
-                lab, remote_folder_for(ssh.sftp(), lab, instance, str(base) if base else None)
+                lab, remote_folder_for(ssh.sftp(), lab, instance, str(base) if base else None),
+                move_folder=False,  # the dockerfile lint reads the lab folder on this machine
             )
         ctx.step(f"running {len(lab.checks)} check(s)")
         run = run_checks(ctx.engine, lab, instance=instance, stages=tuple(stages), only=only)

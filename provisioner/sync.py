@@ -201,8 +201,10 @@ def _write_manifest(sftp: Any, path: str, files: dict[str, dict[str, Any]]) -> N
     sftp.posix_rename(tmp, path)
 
 
-def remote_lab(lab: Lab, remote_folder: str) -> Lab:
-    """A copy of ``lab`` whose folder and bind sources inside it point at ``remote_folder``."""
+def remote_lab(lab: Lab, remote_folder: str, *, move_folder: bool = True) -> Lab:
+    """A copy of ``lab`` whose bind sources inside its folder point at ``remote_folder``, and
+    its ``folder`` too unless ``move_folder=False`` (checks that read lab files locally, such as
+    the dockerfile lint, keep the local folder)."""
     remote = Path(remote_folder)
 
     def move(m: Mount) -> Mount:
@@ -214,6 +216,8 @@ def remote_lab(lab: Lab, remote_folder: str) -> Lab:
     containers = tuple(
         dataclasses.replace(c, mounts=tuple(move(m) for m in c.mounts)) for c in lab.containers
     )
+    if not move_folder:
+        return dataclasses.replace(lab, containers=containers)
     return dataclasses.replace(lab, folder=remote, containers=containers)
 
 
