@@ -125,6 +125,18 @@ def test_up_realizes_every_field_and_second_up_does_nothing(
     assert any("up to date" in text for _, text in reporter.messages)
 
 
+def test_network_mode_none_reaches_the_engine(
+    engine: DockerEngine, docker_client: Any, key: str, tmp_path: Path
+) -> None:
+    # (privileged containers cannot start in this sandbox: "unable to apply caps"; the
+    # request body is checked in tests/unit/test_network_endpoints.py)
+    lab = make_lab(key, tmp_path, [service("isolated", network_mode="none")])
+    lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False)
+    host = docker_client.api.inspect_container(f"{key}-isolated")["HostConfig"]
+    assert host["NetworkMode"] == "none"
+    assert engine.exec(f"{key}-isolated", ["ls", "/sys/class/net"]).stdout.split() == ["lo"]
+
+
 def test_plan_names_changed_fields_and_up_replaces_only_those(
     engine: DockerEngine, docker_client: Any, key: str, tmp_path: Path
 ) -> None:

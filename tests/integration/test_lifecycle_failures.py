@@ -248,3 +248,16 @@ def test_failed_up_after_a_change_puts_replaced_containers_back(
     assert "X=1" in docker_client.api.inspect_container(f"{key}-web")["Config"]["Env"]
     assert sorted(leftovers(docker_client, key)) == sorted([f"{key}-web", f"{key}-gone"])
     assert lifecycle.plan(engine, lab).is_noop
+
+
+def test_health_wait_times_out_with_the_last_output(
+    engine: DockerEngine, docker_client: Any, key: str, tmp_path: Path
+) -> None:
+    slow = service("db", healthcheck=Healthcheck(("CMD-SHELL", "echo still warming up; exit 1"),
+                                                 interval=0.3, timeout=2, retries=1000))
+    lab = make_lab(key, tmp_path, [slow])
+    with pytest.raises(UpFailed) as caught:
+        lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False, timeout=2)
+    text = str(caught.value)
+    assert f"{key}-db: not healthy after 2s" in text and "still warming up" in text
+    assert leftovers(docker_client, key) == []

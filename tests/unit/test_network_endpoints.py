@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from labspec.model import Container, GpuRequest, Healthcheck, Mount, NetworkAttachment, Port
+from labspec.model import (
+    Container,
+    GpuRequest,
+    Healthcheck,
+    Mount,
+    NetworkAttachment,
+    Port,
+    Resources,
+)
 from provisioner.docker_engine import DockerEngine
 
 
@@ -83,6 +91,8 @@ def test_every_container_field_reaches_the_create_body() -> None:
     full = Container(
         "db", "postgres:16", command=("postgres", "-c", "x=1"), entrypoint=("docker-entry",),
         env={"A": "1"}, working_dir="/w", hostname="h", user="999", read_only=True,
+        privileged=True, network_mode="none", resources=Resources(cpus=1.5, memory=2**20,
+                                                                  pids=10),
         init=True, cap_add=("NET_ADMIN",), cap_drop=("ALL",), restart="on-failure:3",
         ports=(Port(5432, 15432), Port(53, None, protocol="udp")),
         mounts=(Mount("volume", "/var/lib/pg", "data"), Mount("tmpfs", "/run", size=1024),
@@ -106,6 +116,9 @@ def test_every_container_field_reaches_the_create_body() -> None:
                                    "StartPeriod": 3_000_000_000}
     assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     assert host["ReadonlyRootfs"] and host["Init"] and host["CapDrop"] == ["ALL"]
+    assert host["Privileged"] and host["NetworkMode"] == "none"
+    assert (host["NanoCpus"], host["Memory"], host["PidsLimit"]) == (1_500_000_000, 2**20, 10)
+    assert "NetworkingConfig" not in body
     assert host["Mounts"] == [
         {"Target": "/var/lib/pg", "Type": "volume", "ReadOnly": False, "Source": "lab1-data"},
         {"Target": "/run", "Type": "tmpfs", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 1024}},
