@@ -19,7 +19,7 @@ from labspec.errors import EngineError, LabupError
 from labspec.model import Container, Lab
 from provisioner import labels as L
 from provisioner.confighash import CONFIG_JSON
-from provisioner.docker_engine import DockerEngine
+from provisioner.docker_engine import DEFAULT_PARALLEL, DockerEngine
 from provisioner.images import ensure_images
 from provisioner.output import Reporter
 from provisioner.plan import Desired, Plan
@@ -41,7 +41,7 @@ class ApplyContext:
     instance: str
     reporter: Reporter
     run_id: str
-    parallel: int = 8
+    parallel: int = DEFAULT_PARALLEL
     timeout: float = 120.0  # longest wait for one container's health or completion
     settle: float = 0.1  # a container that exited this soon after its start is reported
     cancel: threading.Event = field(default_factory=threading.Event)

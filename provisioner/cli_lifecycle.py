@@ -28,7 +28,7 @@ KEEP_ON_FAILURE = typer.Option(
 )
 NO_CHECK = typer.Option(False, "--no-check", help="Skip the lab's environment checks after up.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress lines and no instructions.")
-PARALLEL = typer.Option(8, "--parallel", min=1, max=64, help="Engine calls in flight at once.")
+PARALLEL = typer.Option(16, "--parallel", min=1, max=64, help="Engine calls in flight at once.")
 TIMEOUT = typer.Option(
     120.0, "--timeout", min=1.0, help="Longest wait (s) for a container to be healthy or complete."
 )

@@ -16,7 +16,7 @@ from typing import Any
 
 from labspec.errors import EngineError
 from provisioner import labels as L
-from provisioner.docker_engine import DockerEngine, Observed
+from provisioner.docker_engine import DEFAULT_PARALLEL, DockerEngine, Observed
 from provisioner.output import Reporter
 
 
@@ -48,7 +48,7 @@ def remove_labelled(
     volumes: bool,
     reporter: Reporter,
     result: DownResult,
-    parallel: int = 8,
+    parallel: int = DEFAULT_PARALLEL,
 ) -> DownResult:
     """Remove every container and network matching ``selector`` (and volumes if asked)."""
     containers = engine.list_resources("container", selector)
@@ -107,7 +107,7 @@ def down(
     *,
     volumes: bool = False,
     reporter: Reporter,
-    parallel: int = 8,
+    parallel: int = DEFAULT_PARALLEL,
 ) -> DownResult:
     """Remove a lab instance (``instance=None``: every instance of the lab)."""
     result = DownResult(lab_key, instance)

@@ -24,6 +24,7 @@ from provisioner.engine import CommandResult
 
 ENGINE_HINT = "start one with `bash scripts/engine.sh` (or start Docker Desktop), or pass --host"
 DEFAULT_URL = "unix:///var/run/docker.sock"
+DEFAULT_PARALLEL = 16  # engine calls in flight at once (measured: 16 beats 8 for down, ties up)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from labspec.errors import LabupError
 from labspec.model import Lab
 from provisioner import labels as L
+from provisioner.docker_engine import DEFAULT_PARALLEL
 from provisioner.output import Reporter
 from provisioner.plan import Plan, PlanEngine, make_plan
 
@@ -112,7 +113,7 @@ def up(
     instance: str = L.DEFAULT_INSTANCE,
     reporter: Reporter,
     keep_on_failure: bool = False,
-    parallel: int = 8,
+    parallel: int = DEFAULT_PARALLEL,
     timeout: float = 120.0,
     checks: bool = True,
     settle: float = 0.1,
@@ -199,7 +200,7 @@ def down(
     *,
     volumes: bool = False,
     reporter: Reporter,
-    parallel: int = 8,
+    parallel: int = DEFAULT_PARALLEL,
 ) -> DownResult:
     """Remove the instance's containers and networks (and volumes with ``volumes=True``)."""
     from provisioner.destroy import down as _down
@@ -216,7 +217,7 @@ def reset(
     instance: str = L.DEFAULT_INSTANCE,
     reporter: Reporter,
     keep_on_failure: bool = False,
-    parallel: int = 8,
+    parallel: int = DEFAULT_PARALLEL,
     timeout: float = 120.0,
     checks: bool = True,
 ) -> tuple[DownResult, UpResult]:
