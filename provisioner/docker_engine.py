@@ -337,6 +337,7 @@ class DockerEngine:
         self._info: dict[str, Any] | None = None
         self._api_version: str | None = None
         self._lock = threading.Lock()
+        self._version_lock = threading.Lock()
         self.raw: RawApi | None = (
             RawApi(self._url, timeout) if client is None and RawApi.supports(self._url) else None
         )
@@ -429,9 +430,11 @@ class DockerEngine:
     @property
     def api_version(self) -> str:
         """The engine's API version (``/version``), asked once."""
-        if self._api_version is None:
-            self._api_version = str((self.call("GET", "/version") or {}).get("ApiVersion", "1.41"))
-        return self._api_version
+        with self._version_lock:  # asked once, even when many threads create at once
+            if self._api_version is None:
+                answer = self.call("GET", "/version") or {}
+                self._api_version = str(answer.get("ApiVersion", "1.41"))
+            return self._api_version
 
     def endpoints_at_create(self) -> bool:
         """Engines with API >= 1.44 take every network endpoint at create; older ones take one."""
