@@ -9,13 +9,20 @@ HOST = typer.Option(
     None,
     "--host",
     "-H",
-    help="Engine URL: unix://, tcp:// or ssh://user@host:port (default DOCKER_HOST or the local socket).",
+    help=(
+        "Engine URL: unix://, tcp:// or ssh://user@host:port"
+        " (default DOCKER_HOST or the local socket)."
+    ),
 )
 INSTANCE = typer.Option(
     None, "--instance", help="Instance name, so one lab can run several times on one engine."
 )
 SET = typer.Option(
-    None, "--set", "-s", help="Override a param: --set name=value (repeatable).", metavar="NAME=VALUE"
+    None,
+    "--set",
+    "-s",
+    help="Override a param: --set name=value (repeatable).",
+    metavar="NAME=VALUE",
 )
 JSON = typer.Option(False, "--json", help="Print a machine-readable JSON document on stdout.")
 ALLOW_UNSAFE = typer.Option(

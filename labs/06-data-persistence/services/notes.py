@@ -41,7 +41,7 @@ def save(notes: list[dict[str, Any]]) -> None:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         if url.path == "/health":
             body: Any = {"status": "ok", "container": ME}
@@ -70,12 +70,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"notes: {format % args}", flush=True)
 
 
 def main() -> None:
-    server = ThreadingHTTPServer(("0.0.0.0", 8000), Handler)  # noqa: S104
+    server = ThreadingHTTPServer(("0.0.0.0", 8000), Handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"notes: container {ME}, data in {DATA}, {len(load())} notes", flush=True)
     server.serve_forever()

@@ -40,7 +40,7 @@ def model() -> dict[str, Any] | None:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         m = model()
         if self.path == "/health":
             return self.reply(200, {"status": "ok", "model_loaded": m is not None})
@@ -48,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {"device": DEVICE, "model": m})
         return self.reply(404, {"error": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path != "/predict":
             return self.reply(404, {"error": "not found"})
         m = model()
@@ -72,12 +72,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"serve: {format % args}", flush=True)
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("0.0.0.0", 8000), Handler)  # noqa: S104
+    server = ThreadingHTTPServer(("0.0.0.0", 8000), Handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     if DEVICE == "cpu":
         print("serve: no GPU visible in this container: serving on the CPU", flush=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from quotes import load_quotes  # noqa: E402
+from quotes import load_quotes
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

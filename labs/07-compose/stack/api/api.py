@@ -16,12 +16,12 @@ APP_ENV = os.environ.get("APP_ENV", "production")
 
 
 def db(path: str) -> Any:
-    with urllib.request.urlopen(DB_URL + path, timeout=3) as resp:  # noqa: S310
+    with urllib.request.urlopen(DB_URL + path, timeout=3) as resp:
         return json.loads(resp.read())
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         try:
             if self.path == "/health":
                 db("/health")
@@ -41,12 +41,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"api: {format % args}", flush=True)
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("0.0.0.0", 8000), Handler)  # noqa: S104
+    server = ThreadingHTTPServer(("0.0.0.0", 8000), Handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"api: listening on port 8000 ({APP_ENV}), db at {DB_URL}", flush=True)
     server.serve_forever()

@@ -26,7 +26,7 @@ def load() -> dict[str, int]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         parts = self.path.strip("/").split("/")
         if parts == ["health"]:
             return self.reply(200, {"status": "ok", "file": str(DATA)})
@@ -49,12 +49,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"db: {format % args}", flush=True)
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("0.0.0.0", 5000), Handler)  # noqa: S104
+    server = ThreadingHTTPServer(("0.0.0.0", 5000), Handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"db: listening on port 5000, data in {DATA}", flush=True)
     server.serve_forever()

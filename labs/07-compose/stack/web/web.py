@@ -16,13 +16,13 @@ APP_ENV = os.environ.get("APP_ENV", "production")
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/health":
             return self.reply(200, "text/plain", "ok")
         if self.path != "/":
             return self.reply(404, "text/plain", "not found")
         try:
-            with urllib.request.urlopen(API_URL + "/api/visit", timeout=3) as resp:  # noqa: S310
+            with urllib.request.urlopen(API_URL + "/api/visit", timeout=3) as resp:
                 visits = json.loads(resp.read())["visits"]
             text = f"<p>{visits} visits so far.</p>"
         except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
@@ -38,12 +38,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"web: {format % args}", flush=True)
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("0.0.0.0", 8080), Handler)  # noqa: S104
+    server = ThreadingHTTPServer(("0.0.0.0", 8080), Handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"web: listening on port 8080 ({APP_ENV}), api at {API_URL}", flush=True)
     server.serve_forever()

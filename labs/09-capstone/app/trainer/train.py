@@ -40,7 +40,9 @@ def sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
-def train(rows: list[tuple[float, float, int]], epochs: int, lr: float) -> tuple[list[float], float]:
+def train(
+    rows: list[tuple[float, float, int]], epochs: int, lr: float
+) -> tuple[list[float], float]:
     w, b = [0.0, 0.0], 0.0
     for epoch in range(1, epochs + 1):
         gw, gb = [0.0, 0.0], 0.0

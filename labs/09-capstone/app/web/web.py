@@ -23,12 +23,12 @@ SAMPLES = [(2.5, 1.5), (-3.0, -1.0), (0.5, 0.2)]
 def call(path: str, body: dict[str, Any] | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(SERVER_URL + path, data=data, method="POST" if data else "GET")
-    with urllib.request.urlopen(req, timeout=3) as resp:  # noqa: S310 (inside the stack)
+    with urllib.request.urlopen(req, timeout=3) as resp:
         return json.loads(resp.read())
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/health":
             return self.reply(200, "text/plain", "ok")
         if self.path != "/":
@@ -46,7 +46,8 @@ class Handler(BaseHTTPRequestHandler):
                     f"<table>{''.join(rows)}</table>")
         except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
             body = f"<p>The model server at {SERVER_URL} did not answer: {e}</p>"
-        self.reply(200, "text/html", f"<!doctype html><title>predictions</title><h1>Predictions</h1>{body}")
+        page = f"<!doctype html><title>predictions</title><h1>Predictions</h1>{body}"
+        self.reply(200, "text/html", page)
 
     def reply(self, status: int, ctype: str, body: str) -> None:
         data = body.encode()
@@ -56,12 +57,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"web: {format % args}", flush=True)
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("0.0.0.0", 8080), Handler)  # noqa: S104
+    server = ThreadingHTTPServer(("0.0.0.0", 8080), Handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"web: listening on port 8080, model server at {SERVER_URL}", flush=True)
     server.serve_forever()

@@ -18,7 +18,7 @@ VERSION = os.environ.get("APP_VERSION", "dev")
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+    def do_GET(self) -> None:
         if self.path == "/health":
             self.send_json(200, {"status": "ok"})
         elif self.path in ("/", "/quote"):
@@ -34,12 +34,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"quotes: {self.address_string()} {format % args}", flush=True)
 
 
 def main() -> None:
-    server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)  # noqa: S104 (in a container)
+    server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f"quotes {VERSION}: listening on port {PORT}", flush=True)
     try:
