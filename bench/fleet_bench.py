@@ -11,7 +11,9 @@ host and the time per extra host.
 The test hosts are dockerds and sshds on this machine: they share its cores with each other
 and with the client, so the ratio measures how labup overlaps hosts (one SSH connection each,
 driven in parallel) under that CPU contention; on real classroom machines each host brings its
-own CPU and the ratio can only be lower.
+own CPU and the ratio can only be lower. For scale, every run is repeated straight against the
+hosts' unix sockets (no SSH, the same fleet runner): the ratio of that baseline is what the
+engines alone cost on these shared cores.
 """
 
 from __future__ import annotations
@@ -145,11 +147,20 @@ class PhaseView:
         return {"connect": round(conn, 2), "spec+files": round(files, 2), "up": round(up, 2)}
 
 
-def timed_up(spec: Path, hosts: list[Host]) -> tuple[float, dict[str, float]]:
+def socket_engine(host: Host) -> Any:
+    """The host's engine through its unix socket on this machine: no SSH at all (baseline)."""
+    from provisioner.docker_engine import DockerEngine
+
+    return DockerEngine(url=f"unix://{STATE}/{host.name}/docker.sock", host_label=host.name)
+
+
+def timed_up(
+    spec: Path, hosts: list[Host], *, direct: bool = False
+) -> tuple[float, dict[str, float]]:
     view = PhaseView()
     t0 = time.perf_counter()
     result: FleetResult = run_fleet(hosts, up_action(spec, checks=False), parallel=len(hosts),
-                                    view=view)
+                                    view=view, connector=socket_engine if direct else None)
     seconds = time.perf_counter() - t0
     if result.failed:
         sys.exit(f"up failed: {json.dumps(result.as_dict(), indent=2)}")
@@ -171,12 +182,17 @@ def main() -> None:
             for n in counts:
                 subset = hosts[:n]
                 times = []
+                direct = []
                 phases: list[dict[str, float]] = []
                 for _ in range(args.runs):
                     clean(subset)
                     seconds, phase = timed_up(spec, subset)
                     times.append(seconds)
                     phases.append(phase)
+                    clean(subset)  # the same up straight to the engines' sockets, interleaved
+                    direct.append(timed_up(spec, subset, direct=True)[0])
+                figures.setdefault("direct_median_s", {})[str(n)] = round(
+                    statistics.median(direct), 3)
                 med_phase = {k: round(statistics.median(p[k] for p in phases), 2)
                              for k in phases[0]}
                 figures["median_s"][str(n)] = round(statistics.median(times), 3)
@@ -184,7 +200,9 @@ def main() -> None:
                 figures.setdefault("phases_s", {})[str(n)] = med_phase
                 print(f"{n} host(s): median {statistics.median(times):.2f}s "
                       f"(runs: {', '.join(f'{t:.2f}' for t in times)}); slowest host's phases: "
-                      + ", ".join(f"{k} {v:.2f}s" for k, v in med_phase.items()), flush=True)
+                      + ", ".join(f"{k} {v:.2f}s" for k, v in med_phase.items())
+                      + f"; same up on the unix sockets, no SSH: {statistics.median(direct):.2f}s",
+                      flush=True)
         finally:
             clean(hosts)
     med = figures["median_s"]
@@ -193,6 +211,10 @@ def main() -> None:
         ratio = med[last] / med[first]
         per_extra = (med[last] - med[first]) / (counts[-1] - counts[0])
         figures["ratio"] = round(ratio, 2)
+        dmed = figures["direct_median_s"]
+        figures["direct_ratio"] = round(dmed[last] / dmed[first], 2)
+        print(f"without SSH (unix sockets) the ratio is {figures['direct_ratio']:.2f}x: "
+              "the rest is the engines sharing this machine's cores")
         figures["per_extra_host_s"] = round(per_extra, 3)
         print(f"ratio {last} hosts / {first} host: {ratio:.2f}x; "
               f"each extra host adds {per_extra:.2f}s")
