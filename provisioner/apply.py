@@ -122,10 +122,13 @@ class Parked:
 
 
 def park_obsolete(ctx: ApplyContext) -> None:
-    """Containers to replace or remove are stopped and renamed (in parallel), so that their
-    names and host ports are free; then networks to replace or remove are removed."""
+    """Containers to replace or remove are stopped and renamed, so that their names and host
+    ports are free; then networks to replace or remove are removed."""
     doomed = [s for s in ctx.plan.of("container") if s.action in ("remove", "replace")]
-    _parallel(ctx, [(s.name, partial(_park, ctx, s.name, s.action)) for s in doomed])
+    # one at a time: stopping containers of one network in parallel can corrupt dockerd
+    # 20.10's endpoint count of that network (see destroy.disconnect_by_network)
+    for s in doomed:
+        _park(ctx, s.name, s.action)
     nets = [s for s in ctx.plan.of("network") if s.action in ("remove", "replace")]
     for s in nets:
         err = ctx.engine.remove_network(s.name)

@@ -608,12 +608,16 @@ class DockerEngine:
     def _disconnect_all(self, network: str) -> None:
         info = self.inspect_network(network) or {}
         for endpoint_id, endpoint in (info.get("Containers") or {}).items():
-            target = endpoint.get("Name") or endpoint_id
-            try:
-                self.call("POST", f"/networks/{_q(network)}/disconnect",
-                          body={"Container": target, "Force": True})
-            except ApiError:  # best effort; the retry reports what is left
-                continue
+            self.disconnect(network, endpoint.get("Name") or endpoint_id)
+
+    def disconnect(self, network: str, container: str) -> str | None:
+        """Force-disconnect a container from a network; None when done (or nothing to do)."""
+        try:
+            self.call("POST", f"/networks/{_q(network)}/disconnect",
+                      body={"Container": container, "Force": True})
+        except ApiError as e:
+            return None if e.status == 404 else e.explanation
+        return None
 
     def create_volume(self, name: str, *, labels: Mapping[str, str]) -> None:
         try:
