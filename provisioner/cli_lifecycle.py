@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from labspec.errors import LabupError, UserInputError
+from provisioner import cli_fleet as fleet
 from provisioner import cli_options as opt
 
 if TYPE_CHECKING:
@@ -127,14 +128,29 @@ def register(app: typer.Typer) -> None:
         quiet: bool = QUIET,
         parallel: int = PARALLEL,
         timeout: float = TIMEOUT,
+        inventory: str | None = opt.INVENTORY,
+        limit: list[str] | None = fleet.LIMIT,
+        only_failed: bool = fleet.ONLY_FAILED,
+        refuse_no_gpu: bool = fleet.REFUSE_NO_GPU,
     ) -> None:
-        """Bring a lab up (create what is missing, replace what changed); `labup 5` means this."""
+        """Bring a lab up (create what is missing, replace what changed); `labup 5` means this.
+
+        With -i, on every host of the inventory (--parallel: hosts at once)."""
         from provisioner.lifecycle import UpFailed, up
 
         name = instance or DEFAULT_INSTANCE
+        if fleet.wants_fleet(inventory, limit, only_failed, host):
+            fleet.fleet_up(
+                str(inventory), lab, sets=sets, instance=name, allow_unsafe=allow_unsafe,
+                keep_on_failure=keep_on_failure, checks=not no_check, timeout=timeout,
+                limit=limit, parallel=parallel if fleet.explicit("parallel") else None,
+                only_failed=only_failed, json_out=json_out, refuse_no_gpu=refuse_no_gpu,
+            )
+            return
         the_lab = load(lab, sets, name, allow_unsafe)
         engine = engine_for(host)
         reporter = reporter_for(json_out, quiet)
+        the_lab = fleet.on_engine(engine, the_lab, instance=name, reporter=reporter)
         _announce(reporter, the_lab, name, engine)
         try:
             result = up(engine, the_lab, instance=name, reporter=reporter,
@@ -166,13 +182,27 @@ def register(app: typer.Typer) -> None:
         sets: list[str] | None = opt.SET,
         json_out: bool = opt.JSON,
         allow_unsafe: bool = opt.ALLOW_UNSAFE,
+        parallel: int | None = fleet.HOSTS_PARALLEL,
+        inventory: str | None = opt.INVENTORY,
+        limit: list[str] | None = fleet.LIMIT,
+        only_failed: bool = fleet.ONLY_FAILED,
+        refuse_no_gpu: bool = fleet.REFUSE_NO_GPU,
     ) -> None:
         """Show what `up` would do per resource: create / replace (what changed) / keep / remove."""
         from provisioner.lifecycle import plan
 
         name = instance or DEFAULT_INSTANCE
+        if fleet.wants_fleet(inventory, limit, only_failed, host):
+            fleet.fleet_plan(
+                str(inventory), lab, sets=sets, instance=name, allow_unsafe=allow_unsafe,
+                limit=limit, parallel=parallel, only_failed=only_failed, json_out=json_out,
+                refuse_no_gpu=refuse_no_gpu,
+            )
+            return
         the_lab = load(lab, sets, name, allow_unsafe)
-        result = plan(engine_for(host), the_lab, instance=name)
+        engine = engine_for(host)
+        the_lab = fleet.on_engine(engine, the_lab, instance=name, copy=False)
+        result = plan(engine, the_lab, instance=name)
         if json_out:
             emit_json(result.as_dict())
             return
@@ -190,10 +220,20 @@ def register(app: typer.Typer) -> None:
         volumes: bool = VOLUMES,
         json_out: bool = opt.JSON,
         quiet: bool = QUIET,
+        parallel: int | None = fleet.HOSTS_PARALLEL,
+        inventory: str | None = opt.INVENTORY,
+        limit: list[str] | None = fleet.LIMIT,
+        only_failed: bool = fleet.ONLY_FAILED,
     ) -> None:
         """Remove a lab instance's containers and networks (volumes too with --volumes)."""
         from provisioner.lifecycle import down
 
+        if fleet.wants_fleet(inventory, limit, only_failed, host):
+            fleet.fleet_down(
+                str(inventory), lab, instance=instance or DEFAULT_INSTANCE, volumes=volumes,
+                limit=limit, parallel=parallel, only_failed=only_failed, json_out=json_out,
+            )
+            return
         engine = engine_for(host)
         key = lab_key_for(lab, engine)
         reporter = reporter_for(json_out, quiet)
@@ -224,14 +264,28 @@ def register(app: typer.Typer) -> None:
         no_check: bool = NO_CHECK,
         quiet: bool = QUIET,
         timeout: float = TIMEOUT,
+        parallel: int | None = fleet.HOSTS_PARALLEL,
+        inventory: str | None = opt.INVENTORY,
+        limit: list[str] | None = fleet.LIMIT,
+        only_failed: bool = fleet.ONLY_FAILED,
+        refuse_no_gpu: bool = fleet.REFUSE_NO_GPU,
     ) -> None:
         """Return a lab instance to the clean state of a fresh up (volumes emptied)."""
         from provisioner.lifecycle import UpFailed, reset
 
         name = instance or DEFAULT_INSTANCE
+        if fleet.wants_fleet(inventory, limit, only_failed, host):
+            fleet.fleet_up(
+                str(inventory), lab, sets=sets, instance=name, allow_unsafe=allow_unsafe,
+                keep_on_failure=keep_on_failure, checks=not no_check, timeout=timeout,
+                limit=limit, parallel=parallel, only_failed=only_failed, json_out=json_out,
+                refuse_no_gpu=refuse_no_gpu, reset=True,
+            )
+            return
         the_lab = load(lab, sets, name, allow_unsafe)
         engine = engine_for(host)
         reporter = reporter_for(json_out, quiet)
+        the_lab = fleet.on_engine(engine, the_lab, instance=name, reporter=reporter)
         try:
             removed, result = reset(engine, the_lab, instance=name, reporter=reporter,
                                     keep_on_failure=keep_on_failure, timeout=timeout,
@@ -255,10 +309,20 @@ def register(app: typer.Typer) -> None:
         host: str | None = opt.HOST,
         instance: str | None = opt.INSTANCE,
         json_out: bool = opt.JSON,
+        parallel: int | None = fleet.HOSTS_PARALLEL,
+        inventory: str | None = opt.INVENTORY,
+        limit: list[str] | None = fleet.LIMIT,
+        only_failed: bool = fleet.ONLY_FAILED,
     ) -> None:
         """List lab instances on the engine with each container's state and health."""
         from provisioner.lifecycle import status
 
+        if fleet.wants_fleet(inventory, limit, only_failed, host):
+            fleet.fleet_status(
+                str(inventory), lab, instance=instance, limit=limit, parallel=parallel,
+                only_failed=only_failed, json_out=json_out,
+            )
+            return
         engine = engine_for(host)
         key = lab_key_for(lab, engine) if lab else None
         found = status(engine, key, instance)
