@@ -144,3 +144,60 @@ def test_fleet_options_need_an_inventory(
     assert "--limit and --only-failed go with -i INVENTORY" in err
     code, _, err = _run(["status", "-i", str(tmp_path / "nope.yml")], capsys)
     assert code == 2 and "does not exist" in err
+
+
+SLOW = """\
+apiVersion: labup/v1
+kind: Lab
+name: {name}
+title: Ctrl-C
+containers:
+  web:
+    image: labup-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3 && touch /tmp/ready; sleep 3600 & wait"]
+    healthcheck: {{test: ["CMD", "test", "-f", "/tmp/ready"], interval: 500ms, retries: 30}}
+  worker:
+    image: labup-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+    depends_on: {{web: {{condition: healthy}}}}
+"""
+
+
+def test_ctrl_c_cleans_up_every_host_in_progress(
+    classroom: Classroom, tmp_path: Path, unique: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    name = f"ctrlc-{unique}"
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(SLOW.format(name=name))
+    inv = _inventory(classroom, tmp_path)
+    labup = str(Path(sys.executable).with_name("labup"))
+    proc = subprocess.Popen(
+        [labup, "up", str(spec), "-i", str(inv), "--limit", "h1,h2,h3", "--no-check"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # plain lines: wait until a web container has started
+            if f"container {name}-web started" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=90)
+        assert proc.returncode == 130, rest
+        assert "interrupted" in rest
+        for h in classroom.good:
+            left = classroom.client(h.name).containers.list(
+                all=True, filters={"label": f"{L.LAB}={name}"})
+            assert left == [], (h.name, rest)
+            nets = classroom.client(h.name).networks.list(filters={"label": f"{L.LAB}={name}"})
+            assert nets == [], (h.name, rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for h in classroom.good:
+            for c in classroom.client(h.name).containers.list(
+                    all=True, filters={"label": f"{L.LAB}={name}"}):
+                c.remove(force=True)
