@@ -81,6 +81,16 @@ CMD ["/bin/sh"]
 """
 
 
+def hosts_up_before() -> int:
+    env = STATE / "hosts.env"
+    if not env.exists():
+        return 0
+    for line in env.read_text().splitlines():
+        if line.startswith("LABUP_TESTHOSTS_COUNT="):
+            return int(line.split("=", 1)[1])
+    return 0
+
+
 def ensure_hosts(count: int) -> list[Host]:
     subprocess.run(["bash", str(REPO / "scripts" / "testhosts.sh"), "up", str(count)], check=True)
     inventory = labspec.load_inventory(STATE / "inventory-good.yml")
@@ -174,6 +184,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     counts = [int(n) for n in args.hosts.split(",")]
+    before = hosts_up_before()
     hosts = ensure_hosts(max(counts))
     figures: dict[str, Any] = {"runs": args.runs, "cores": os.cpu_count(), "median_s": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -205,6 +216,9 @@ def main() -> None:
                       flush=True)
         finally:
             clean(hosts)
+            if 0 < before < max(counts):  # put the classroom back as it was
+                subprocess.run(["bash", str(REPO / "scripts" / "testhosts.sh"), "trim",
+                                str(before)], check=False)
     med = figures["median_s"]
     first, last = str(counts[0]), str(counts[-1])
     if counts[0] != counts[-1]:

@@ -4,6 +4,7 @@
 #   bash scripts/testhosts.sh up [N]     # at least N hosts h1..hN (default 3), + the broken ones
 #   bash scripts/testhosts.sh status     # what runs, one line per host
 #   bash scripts/testhosts.sh down       # kill by PID, remove namespaces, veths, mounts, state
+#   bash scripts/testhosts.sh trim N     # stop the hosts beyond hN (after a bigger benchmark)
 #
 # Each host hK is a separate dockerd in its own network namespace (labup-th-hK: a veth pair with
 # a /30 of 10.213.K.0, lo up; own socket, data root, exec root, pidfile, containerd) and a real
@@ -403,9 +404,20 @@ cmd_down() {
     log "down: test hosts removed"
 }
 
+cmd_trim() {  # stop the hosts beyond N (a benchmark that brought up more puts it back)
+    local n="$1" old k
+    [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] || die "host count must be at least 1, got '$n'"
+    old="$(count_hosts)"
+    [ "$old" -gt "$n" ] 2>/dev/null || return 0
+    for k in $(seq $((n + 1)) "$old"); do clean_host "h$k"; rm -rf "$(host_dir "h$k")"; done
+    write_client_files "$n"
+    log "trim: hosts beyond h$n stopped"
+}
+
 case "${1:-}" in
     up) cmd_up "${2:-3}" ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up [N] | status | down" >&2; exit 2 ;;
+    trim) cmd_trim "${2:-3}" ;;
+    *) echo "usage: $0 up [N] | status | down | trim N" >&2; exit 2 ;;
 esac
