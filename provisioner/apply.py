@@ -126,7 +126,7 @@ def park_obsolete(ctx: ApplyContext) -> None:
     ports are free; then networks to replace or remove are removed."""
     doomed = [s for s in ctx.plan.of("container") if s.action in ("remove", "replace")]
     # one at a time: stopping containers of one network in parallel can corrupt dockerd
-    # 20.10's endpoint count of that network (see destroy.disconnect_by_network)
+    # 20.10's endpoint count of that network (see destroy.remove_labelled)
     for s in doomed:
         _park(ctx, s.name, s.action)
     nets = [s for s in ctx.plan.of("network") if s.action in ("remove", "replace")]
