@@ -150,7 +150,8 @@ def register(app: typer.Typer) -> None:
         the_lab = load(lab, sets, name, allow_unsafe)
         engine = engine_for(host)
         reporter = reporter_for(json_out, quiet)
-        the_lab = fleet.on_engine(engine, the_lab, instance=name, reporter=reporter)
+        if engine.url.startswith("ssh://"):  # (on_engine imports paramiko and docker)
+            the_lab = fleet.on_engine(engine, the_lab, instance=name, reporter=reporter)
         _announce(reporter, the_lab, name, engine)
         try:
             result = up(engine, the_lab, instance=name, reporter=reporter,
@@ -201,7 +202,8 @@ def register(app: typer.Typer) -> None:
             return
         the_lab = load(lab, sets, name, allow_unsafe)
         engine = engine_for(host)
-        the_lab = fleet.on_engine(engine, the_lab, instance=name, copy=False)
+        if engine.url.startswith("ssh://"):  # (on_engine imports paramiko and docker)
+            the_lab = fleet.on_engine(engine, the_lab, instance=name, copy=False)
         result = plan(engine, the_lab, instance=name)
         if json_out:
             emit_json(result.as_dict())
@@ -285,7 +287,8 @@ def register(app: typer.Typer) -> None:
         the_lab = load(lab, sets, name, allow_unsafe)
         engine = engine_for(host)
         reporter = reporter_for(json_out, quiet)
-        the_lab = fleet.on_engine(engine, the_lab, instance=name, reporter=reporter)
+        if engine.url.startswith("ssh://"):  # (on_engine imports paramiko and docker)
+            the_lab = fleet.on_engine(engine, the_lab, instance=name, reporter=reporter)
         try:
             removed, result = reset(engine, the_lab, instance=name, reporter=reporter,
                                     keep_on_failure=keep_on_failure, timeout=timeout,
