@@ -16,6 +16,7 @@ import typer
 from labspec.errors import LabupError, UserInputError
 from provisioner import cli_fleet as fleet
 from provisioner import cli_options as opt
+from provisioner.cli_bundle import BUNDLE
 
 if TYPE_CHECKING:
     from labspec.model import Lab
@@ -112,6 +113,15 @@ def show_checks(run: Any) -> None:
             print(f"  hint: {r.hint}", file=sys.stderr)
 
 
+def _load_bundle(engine: Any, bundle: Path, *, quiet: bool) -> None:
+    """`up --bundle` on one engine: load the images it lacks (verified first) before `up`."""
+    from provisioner.bundle_load import load_bundle_into
+
+    result = load_bundle_into(engine.client, bundle, host=engine.host_label)
+    if not quiet:
+        print(f"bundle {bundle.name}: {result.summary()}", file=sys.stderr)
+
+
 def register(app: typer.Typer) -> None:
     """Add up, plan, down, reset and status to the labup app."""
 
@@ -132,10 +142,12 @@ def register(app: typer.Typer) -> None:
         limit: list[str] | None = fleet.LIMIT,
         only_failed: bool = fleet.ONLY_FAILED,
         refuse_no_gpu: bool = fleet.REFUSE_NO_GPU,
+        bundle: Path | None = BUNDLE,
     ) -> None:
         """Bring a lab up (create what is missing, replace what changed); `labup 5` means this.
 
-        With -i, on every host of the inventory (--parallel: hosts at once)."""
+        With -i, on every host of the inventory (--parallel: hosts at once). With --bundle,
+        each engine first receives the images it lacks from an offline bundle."""
         from provisioner.lifecycle import UpFailed, up
 
         name = instance or DEFAULT_INSTANCE
@@ -145,10 +157,13 @@ def register(app: typer.Typer) -> None:
                 keep_on_failure=keep_on_failure, checks=not no_check, timeout=timeout,
                 limit=limit, parallel=parallel if fleet.explicit("parallel") else None,
                 only_failed=only_failed, json_out=json_out, refuse_no_gpu=refuse_no_gpu,
+                bundle=bundle,
             )
             return
         the_lab = load(lab, sets, name, allow_unsafe)
         engine = engine_for(host)
+        if bundle is not None:
+            _load_bundle(engine, bundle, quiet=quiet or json_out)
         reporter = reporter_for(json_out, quiet)
         if engine.url.startswith("ssh://"):  # (on_engine imports paramiko and docker)
             the_lab = fleet.on_engine(engine, the_lab, instance=name, reporter=reporter)

@@ -285,3 +285,34 @@ def test_cli_refuses_a_truncated_bundle_with_exit_2(tmp_path: Path, course: Path
     assert done.returncode == 2
     assert "truncated" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_up_with_bundle_loads_the_missing_image_then_brings_the_lab_up(
+    docker_client: Any, app_image: AppImage, course: Path, tmp_path: Path, unique: str
+) -> None:
+    lab_dir = tmp_path / "uses-app"
+    lab_dir.mkdir()
+    (lab_dir / "lab.yaml").write_text(
+        "apiVersion: labup/v1\nkind: Lab\n"
+        f"name: bundleup-{unique}\ntitle: Up from a bundle\n"
+        f"images:\n  app:\n    ref: {app_image.ref}\n    pull: never\n"
+        "containers:\n  app:\n    image: app\n"
+        "    command: [sh, -c, \"trap 'exit 0' TERM INT; sleep 3600 & wait\"]\n"
+    )
+    docker_client.images.remove(app_image.ref)
+    labup = [sys.executable, "-c", "from provisioner.cli import main; main()"]
+    cli = [*labup, "up", str(lab_dir), "--no-check"]
+    try:
+        done = subprocess.run(
+            [*cli, "--bundle", str(course)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"bundle {course.name}: loaded {app_image.ref}" in done.stderr, done.stderr
+        assert docker_client.images.get(app_image.ref).id == app_image.id
+        container = docker_client.containers.get(f"bundleup-{unique}-app")
+        assert container.status == "running"
+        assert _run(docker_client, app_image.ref, ["cat", "/token"]) == app_image.token
+    finally:
+        subprocess.run(
+            [*labup, "down", str(lab_dir)], capture_output=True, timeout=120
+        )
