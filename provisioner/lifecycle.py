@@ -182,14 +182,11 @@ def _finish(result: UpResult, reporter: Reporter, t0: float) -> None:
 
 
 def run_env_checks(engine: DockerEngine, lab: Lab, *, instance: str) -> Any:
-    """Run the lab's ``stage: env`` checks (provisioner.checks, the checks engineer's module);
-    None when the lab has none or that module is not installed."""
+    """Run the lab's ``stage: env`` checks; None when the lab has none."""
     if not any(c.stage == "env" for c in lab.checks):
         return None
-    try:
-        from provisioner.checks import run_checks  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
+    from provisioner.checks import run_checks
+
     return run_checks(engine, lab, instance=instance, stages=("env",), parallel=8)
 
 
