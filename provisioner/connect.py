@@ -40,12 +40,8 @@ def connect(
     chosen = engine_url(url)
     label = host_label or ("local" if not chosen.startswith(("ssh://", "tcp://")) else chosen)
     if chosen.startswith("ssh://"):
-        try:
-            from provisioner.ssh import docker_client_over_ssh
-        except ImportError as e:
-            raise EngineUnreachable(
-                f"cannot reach {chosen}: SSH support (provisioner.ssh) is not available"
-            ) from e
+        from provisioner.ssh import docker_client_over_ssh
+
         client = docker_client_over_ssh(chosen, key=key, known_hosts=known_hosts, timeout=timeout)
         engine = DockerEngine(client, url=chosen, host_label=label)
     else:
