@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from labspec.errors import UserInputError
 from provisioner import cli_options as opt
+from provisioner.cli_options import parse_sets
 
 if TYPE_CHECKING:
     from labspec.model import Lab
@@ -34,14 +34,6 @@ KEEP_WORKSPACE = typer.Option(
 LABS_ARG = typer.Argument(None, help="Lab numbers, folders or spec files (default: every lab).")
 
 
-def parse_sets(values: list[str] | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
-        params[name.strip()] = value
-    return params
 
 
 def err(text: str) -> None:

@@ -16,6 +16,7 @@ import typer
 
 from labspec.errors import EXIT_FAILED, EXIT_OK, UserInputError
 from provisioner import cli_options as opt
+from provisioner.cli_options import parse_sets
 
 if TYPE_CHECKING:
     from labspec.model import Lab
@@ -47,14 +48,6 @@ ONLY_FAILED = typer.Option(
 )
 
 
-def parse_sets(values: list[str] | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
-        params[name.strip()] = value
-    return params
 
 
 def load(lab: str, sets: list[str] | None, instance: str) -> Lab:

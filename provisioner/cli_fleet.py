@@ -18,6 +18,7 @@ import typer
 
 from labspec.errors import EXIT_FAILED, LabupError, UserInputError
 from provisioner import cli_options as opt
+from provisioner.cli_options import parse_sets
 
 if TYPE_CHECKING:
     from labspec.model import Host, Inventory
@@ -48,14 +49,6 @@ class FleetFailed(LabupError):
     exit_code = EXIT_FAILED
 
 
-def parse_sets(values: Sequence[str] | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
-        params[name.strip()] = value
-    return params
 
 
 def explicit(param: str) -> bool:

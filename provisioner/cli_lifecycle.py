@@ -17,6 +17,7 @@ from labspec.errors import LabupError, UserInputError
 from provisioner import cli_fleet as fleet
 from provisioner import cli_options as opt
 from provisioner.cli_bundle import BUNDLE
+from provisioner.cli_options import parse_sets
 
 if TYPE_CHECKING:
     from labspec.model import Lab
@@ -37,15 +38,6 @@ TIMEOUT = typer.Option(
 VOLUMES = typer.Option(False, "--volumes", "-v", help="Also remove the lab's named volumes.")
 
 
-def parse_sets(values: list[str] | None) -> dict[str, str]:
-    """``--set name=value`` strings to a mapping (the loader coerces the types)."""
-    params: dict[str, str] = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
-        params[name.strip()] = value
-    return params
 
 
 def load(lab: str, sets: list[str] | None, instance: str, allow_unsafe: bool) -> Lab:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import typer
+
+from labspec.errors import UserInputError
 
 LAB_ARG = typer.Argument(..., help="Lab number (`5`), lab folder, or spec file.", metavar="LAB")
 HOST = typer.Option(
@@ -33,3 +37,14 @@ ALLOW_UNSAFE = typer.Option(
 INVENTORY = typer.Option(
     None, "--inventory", "-i", help="Inventory file: run on every host it lists, over SSH."
 )
+
+
+def parse_sets(values: Sequence[str] | None) -> dict[str, str]:
+    """``--set name=value`` strings to a mapping (the spec loader coerces the types)."""
+    params: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
+        params[name.strip()] = value
+    return params

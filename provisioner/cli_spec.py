@@ -16,21 +16,11 @@ import typer
 
 from labspec.errors import EXIT_BAD_INPUT, LabupError, Problem, SpecError, UserInputError
 from provisioner import cli_options as opt
+from provisioner.cli_options import parse_sets
 
 SCHEMA_KINDS = ("lab", "inventory", "checks")
 
 
-def parse_sets(values: list[str] | None) -> dict[str, str]:
-    """``--set name=value`` strings to a mapping; the loader coerces each to its param's type."""
-    params: dict[str, str] = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UserInputError(
-                f"--set {item!r}: expected NAME=VALUE", hint="e.g. --set port=8080"
-            )
-        params[name.strip()] = value
-    return params
 
 
 def _relative(path: Path) -> Path:
