@@ -215,4 +215,10 @@ def build_image(
             body = f"build {where}: {message.strip()}"
             if tail:
                 body += f"\n  output of that step:\n{tail}"
-            raise EngineError(body, resource=f"image {step.ref}")
+            # A FROM whose base image is missing and cannot be pulled (no registry): say how
+            # to get base images without one.
+            offline = current_step.split(" : ", 1)[-1].upper().startswith("FROM ")
+            hint = None
+            if offline:
+                hint = _offline_hint(lab) + ", or loaded from a bundle (`labup up --bundle`)"
+            raise EngineError(body, resource=f"image {step.ref}", hint=hint)

@@ -171,6 +171,25 @@ def test_failing_build_shows_the_step_and_its_output(
     assert leftovers(docker_client, key) == []
 
 
+def test_build_whose_base_image_cannot_be_pulled_says_how_to_get_it_offline(
+    engine: DockerEngine, docker_client: Any, key: str, tmp_path: Path
+) -> None:
+    ctx = tmp_path / "app"
+    ctx.mkdir()
+    base = f"labup-test/{key}-absent-base:1"  # on no engine, in no registry reachable here
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN echo never\n")
+    ref = f"labup-test/{key}-app:latest"
+    lab = make_lab(key, tmp_path, [service("app", image=ref, image_key="app")],
+                   images=(Image("app", ref, build=BuildSpec(ctx)),))
+    with pytest.raises(UpFailed) as caught:
+        lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False)
+    text = str(caught.value)
+    assert re.search(rf"image {re.escape(ref)}: build failed at Step 1/\d+ : FROM {base}", text)
+    assert f"`labup images prepare {key} --offline`" in text
+    assert "`labup up --bundle`" in text
+    assert leftovers(docker_client, key) == []
+
+
 def test_required_gpu_is_refused_before_anything_is_created(
     engine: DockerEngine, docker_client: Any, key: str, tmp_path: Path
 ) -> None:
