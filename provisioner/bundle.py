@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -292,18 +292,6 @@ class Bundle:
         except (OSError, tarfile.TarError) as e:
             raise BundleError(f"cannot write the lab folders under {dest}: {e}") from e
         return [dest / lab.folder.removeprefix(LABS_PREFIX) for lab in self.manifest.labs]
-
-    def image_members(self, images: Sequence[BundledImage]) -> list[str]:
-        """Member names whose data ``docker load`` needs for ``images``: configs and layers,
-        plus what their symlinks point to. Shared layers appear once."""
-        names: dict[str, None] = {}
-        for image in images:
-            for name in (image.config, *image.layers):
-                names.setdefault(name, None)
-                member = self.manifest.members[name]
-                if member.type == "symlink":
-                    names.setdefault(self.resolve(name), None)
-        return list(names)
 
     def resolve(self, name: str) -> str:
         """Follow symlink members to the file member they end at."""

@@ -670,14 +670,6 @@ class DockerEngine:
         except ApiError as e:
             raise self._fail(e, "start", name) from e
 
-    def stop_container(self, name: str, timeout: float = 10.0) -> None:
-        try:
-            self.call("POST", f"/containers/{_q(name)}/stop", params={"t": str(int(timeout))},
-                      timeout=self._timeout + timeout)
-        except ApiError as e:
-            if e.status != 404:
-                raise self._fail(e, "stop", name) from e
-
     def kill_container(self, name: str) -> None:
         """SIGKILL a running container (no error when it is not running)."""
         try:
