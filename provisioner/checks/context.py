@@ -14,6 +14,8 @@ from typing import Any
 
 from labspec.errors import LabupError
 from labspec.model import Lab
+from provisioner.checks import netns
+from provisioner.checks.netns import Netns
 from provisioner.engine import CommandResult, Engine
 from provisioner.labels import resource_name
 
@@ -97,6 +99,14 @@ class CheckContext:
         return self.engine.run_probe(
             list(argv), network_mode=f"container:{self.name(key)}", timeout=self.timeout + 5
         )
+
+    def netns(self, key: str) -> Netns | None:
+        """Container ``key``'s network namespace, when labup can probe from inside it itself
+        (root on the engine's host, see :mod:`provisioner.checks.netns`); else None, and
+        the check runs its probe in a sidecar."""
+        if not self.is_local:
+            return None
+        return netns.for_container(self.running_container(key))
 
     def probe_host(self, argv: Sequence[str]) -> CommandResult:
         """Run argv in a probe on the engine host's network (for remote engines)."""

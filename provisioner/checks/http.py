@@ -24,16 +24,26 @@ from provisioner.checks.net import (
     resolve_endpoint,
     run_probe_at,
 )
+from provisioner.checks.netns import Netns
 from provisioner.checks.results import Outcome, failed, passed
 
 MAX_BODY = 1024 * 1024
 
 
 def _request_local(
-    endpoint: Endpoint, method: str, path: str, data: str, timeout: float
+    endpoint: Endpoint,
+    method: str,
+    path: str,
+    data: str,
+    timeout: float,
+    netns: Netns | None = None,
 ) -> HttpResponse:
+    """The request from this process: to 127.0.0.1 here, or from inside the container
+    whose network namespace ``netns`` is (the connection is made there)."""
     conn = http.client.HTTPConnection(endpoint.address, endpoint.port, timeout=timeout)
     try:
+        if netns is not None:
+            conn.sock = netns.connect(endpoint.address, endpoint.port, timeout)
         body = data.encode() if data else None
         conn.request(method, path, body=body, headers={"User-Agent": "labup-check"})
         resp = conn.getresponse()
@@ -53,12 +63,19 @@ def check_http(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     data = str(spec.get("data", ""))
     url = f"{method} http://{endpoint.address}:{endpoint.port}{path}"
     where = f" from {endpoint.source}" if endpoint.source else ""
-    if endpoint.mode == "local":
+    netns = ctx.netns(endpoint.source) if endpoint.source else None
+    if endpoint.mode == "local" or netns is not None:
         try:
-            resp = _request_local(endpoint, method, path, data, ctx.timeout)
+            resp = _request_local(endpoint, method, path, data, ctx.timeout, netns)
         except (OSError, http.client.HTTPException) as e:
-            reason = "timed out" if isinstance(e, socket.timeout) else str(e) or type(e).__name__
-            return failed(f"{url}: {reason}")
+            reason = (
+                e.strerror
+                if isinstance(e, OSError) and isinstance(e.strerror, str) and e.strerror
+                else "timed out"
+                if isinstance(e, socket.timeout)
+                else str(e) or type(e).__name__
+            )
+            return failed(f"{url}{where}: {reason}")
     else:
         argv = http_argv(endpoint.address, endpoint.port, method, path, data, ctx.timeout)
         result = run_probe_at(ctx, endpoint, argv)

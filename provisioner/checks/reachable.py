@@ -22,6 +22,9 @@ from provisioner.checks.tcp import probe_tcp
 
 
 def _ping(ctx: CheckContext, source: str, address: str) -> tuple[bool, str]:
+    ns = ctx.netns(source)
+    if ns is not None:
+        return ns.ping(address, ctx.timeout)
     seconds = str(max(1, round(ctx.timeout)))
     result = ctx.probe_from(source, ["ping", "-c", "1", "-W", seconds, address])
     if result.rc == 0:

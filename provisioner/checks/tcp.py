@@ -25,6 +25,11 @@ def probe_tcp(ctx: CheckContext, endpoint: Endpoint) -> tuple[bool, str]:
                 return True, "connected"
         except OSError as e:
             return False, str(e) or type(e).__name__
+    if endpoint.mode == "container":
+        assert endpoint.source is not None
+        ns = ctx.netns(endpoint.source)
+        if ns is not None:
+            return ns.tcp(endpoint.address, endpoint.port, ctx.timeout)
     result = run_probe_at(ctx, endpoint, tcp_argv(endpoint.address, endpoint.port, ctx.timeout))
     if result.rc == 0:
         return True, "connected"

@@ -6,6 +6,7 @@ all checks run in one parallel ``run_checks`` call, and each test asserts one re
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from labspec.model import BuildSpec, Check, Container, GpuRequest, Image, Lab
+from provisioner import probe as probe_module
 from provisioner.checks import CheckResult, CheckRun, run_checks
 from provisioner.connect import connect
 from provisioner.labels import MANAGED
@@ -212,7 +214,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "tcp-host-open": ("pass", "open, as expected"),
     "tcp-host-unpublished": ("pass", "is not published: closed from the host, as expected"),
     "tcp-host-closed-fails": ("fail", "open, expected closed"),
-    "tcp-from-client-81": ("fail", "closed, expected open (nc: can't connect"),
+    "tcp-from-client-81": ("fail", "Connection refused"),
     "tcp-from-client-81-closed": ("pass", "closed, as expected"),
     "reach-web": ("pass", "reaches"),
     "reach-web-alias": ("pass", "reaches www:80"),
@@ -386,3 +388,25 @@ def test_parallel_run_takes_about_the_slowest_check(checked: tuple[CheckRun, Lab
     assert run.duration < total
     assert run.duration >= slowest
 
+
+
+# checks "from" a container: in-process (root, local engine) or in a probe sidecar
+FROM_CONTAINER = [ch.id for ch in CHECKS if ch.type in ("http", "tcp", "reachable")
+                  and "from" in ch.spec]
+
+
+def test_probes_from_containers_agree_in_process_and_in_sidecars(
+    checked: tuple[CheckRun, Lab, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, lab, engine = checked
+    before = probe_module._SIDECARS.execs
+    in_process = run_checks(engine, lab, only=FROM_CONTAINER, parallel=16)
+    used_sidecars = probe_module._SIDECARS.execs != before
+    # as root on the engine's host no probe container is needed; elsewhere one is
+    assert used_sidecars == (os.geteuid() != 0), "in-process probes not used as root"
+    monkeypatch.setenv("LABUP_PROBES", "sidecar")
+    sidecar = run_checks(engine, lab, only=FROM_CONTAINER, parallel=16)
+    assert probe_module._SIDECARS.execs > before
+    assert len(in_process.results) == len(FROM_CONTAINER)
+    for a, b in zip(in_process.results, sidecar.results, strict=True):
+        assert a.status == b.status == EXPECTED[a.id][0], (a.id, a.message, b.message)
