@@ -9,6 +9,7 @@ probes, or an injected client): a no-op ``labup up`` and a ``labup down`` never 
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -498,6 +499,24 @@ class DockerEngine:
 
     def inspect_container(self, name: str) -> dict[str, Any] | None:
         return self._inspect(f"/containers/{_q(name)}/json", f"container {name}")
+
+    def stat_path(self, container: str, path: str) -> dict[str, Any] | None:
+        try:
+            resp = self.api.head(
+                self.api._url("/containers/{0}/archive", container), params={"path": path}
+            )
+        except Exception as e:
+            raise self._fail(e, f"look at {path}", container) from e
+        if resp.status_code == 404:
+            return None
+        header = resp.headers.get("X-Docker-Container-Path-Stat")
+        if resp.status_code != 200 or not header:
+            raise EngineError(
+                f"could not look at {path}: the engine answered {resp.status_code}",
+                resource=container,
+            )
+        stat = json.loads(base64.b64decode(header))
+        return dict(stat) if isinstance(stat, dict) else None
 
     def inspect_image(self, ref: str) -> dict[str, Any] | None:
         return self._inspect(f"/images/{_q(ref)}/json", f"image {ref}")

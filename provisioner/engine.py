@@ -52,6 +52,13 @@ class Engine(Protocol):
         """``docker inspect`` of a container by name or id; None when it does not exist."""
         ...
 
+    def stat_path(self, container: str, path: str) -> dict[str, Any] | None:
+        """What the engine itself knows of ``path`` in a container, without running anything
+        there (``HEAD /containers/{name}/archive``): ``name``, ``size``, ``mode`` (Go's
+        ``os.FileMode`` bits), ``mtime``, ``linkTarget``. None when the path does not exist;
+        a symbolic link is not followed."""
+        ...
+
     def inspect_image(self, ref: str) -> dict[str, Any] | None:
         """``docker image inspect``; None when the image is not present."""
         ...

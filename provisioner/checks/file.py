@@ -5,8 +5,10 @@ file: {container: web, path: /etc/nginx/conf.d/app.conf, content_regex: "proxy_p
 file: {volume: data, path: notes.txt, mode: "0644", owner: "1000"}   # path inside the volume
 file: {container: web, path: /root/.ssh/id_rsa, exists: false}
 ```
-In a container it runs ``stat`` and ``cat`` there (the image needs them); in a volume a
-probe mounts the volume read-only.
+In a container, existence, type and mode come from the engine (nothing runs in the
+container); ``content_regex`` runs ``cat`` there, ``owner`` / ``group`` run ``stat`` (the
+image needs them then). In a volume, a running container that mounts it is asked the same
+way; without one, a probe mounts the volume read-only.
 """
 
 from __future__ import annotations
@@ -48,19 +50,59 @@ def _parse_stat(line: str) -> FileFacts:
     return FileFacts(True, kind, int(mode, 8), uid, user, gid, group)
 
 
-def _facts_in_container(ctx: CheckContext, key: str, path: str, content: bool) -> FileFacts:
-    result = ctx.exec(key, ["stat", "-c", STAT_FORMAT, "--", path])
-    if result.rc in (126, 127) or "executable file not found" in result.stderr:
-        raise CheckError(f"`stat` is not available in {ctx.name(key)}: {shorten(result.stderr)}")
-    if result.rc != 0:
-        return FileFacts(False, error=shorten(result.stderr))
-    facts = _parse_stat(result.stdout.splitlines()[0] if result.stdout else "")
+def _facts_in_container(
+    ctx: CheckContext, key: str, path: str, content: bool, names: bool = False
+) -> FileFacts:
+    """Facts of ``path`` in container ``key``. Type and mode come from the engine's own stat
+    (no exec, no tools needed in the image); content costs one ``cat`` exec; owner and group
+    (``names``) one ``stat`` exec, which also gives the user and group names."""
+    if not names:
+        ctx.running_container(key)
+        stat = ctx.engine.stat_path(ctx.name(key), path)
+        if stat is None:
+            return FileFacts(False, error="No such file or directory")
+        facts = facts_from_engine_stat(stat)
+    else:
+        result = ctx.exec(key, ["stat", "-c", STAT_FORMAT, "--", path])
+        if result.rc in (126, 127) or "executable file not found" in result.stderr:
+            raise CheckError(
+                f"`stat` is not available in {ctx.name(key)}: {shorten(result.stderr)}"
+            )
+        if result.rc != 0:
+            return FileFacts(False, error=shorten(result.stderr))
+        facts = _parse_stat(result.stdout.splitlines()[0] if result.stdout else "")
     if content and facts.kind.startswith("regular"):
         cat = ctx.exec(key, ["cat", "--", path])
         if cat.rc != 0:
             raise CheckError(f"cannot read {path}: {shorten(cat.stderr)}")
         facts = FileFacts(**{**facts.__dict__, "content": cat.stdout})
     return facts
+
+
+# Go's os.FileMode, as the engine reports it: type bits above the permission bits
+_GO_TYPES = (
+    (1 << 31, "directory"),
+    (1 << 27, "symbolic link"),
+    (1 << 25, "fifo"),
+    (1 << 24, "socket"),
+)
+_GO_DEVICE, _GO_CHAR_DEVICE = 1 << 26, 1 << 21
+_GO_SPECIAL = ((1 << 23, 0o4000), (1 << 22, 0o2000), (1 << 20, 0o1000))  # setuid, setgid, sticky
+
+
+def facts_from_engine_stat(stat: Mapping[str, Any]) -> FileFacts:
+    """FileFacts from ``Engine.stat_path``, in the words of ``stat -c %F`` (busybox's)."""
+    mode = int(stat.get("mode") or 0)
+    kind = next((name for bit, name in _GO_TYPES if mode & bit), "")
+    if not kind and mode & _GO_DEVICE:
+        kind = "character special file" if mode & _GO_CHAR_DEVICE else "block special file"
+    if not kind:
+        kind = "regular empty file" if int(stat.get("size") or 0) == 0 else "regular file"
+    perm = mode & 0o777
+    for bit, extra in _GO_SPECIAL:
+        if mode & bit:
+            perm |= extra
+    return FileFacts(True, kind, perm)
 
 
 def _mounting_container(ctx: CheckContext, volume: str) -> tuple[str, str] | None:
@@ -79,7 +121,7 @@ def _mounting_container(ctx: CheckContext, volume: str) -> tuple[str, str] | Non
 
 
 def _facts_in_volume(
-    ctx: CheckContext, volume: str, path: str, content: bool
+    ctx: CheckContext, volume: str, path: str, content: bool, names: bool
 ) -> tuple[FileFacts, str]:
     """Facts of a file in a volume, and through what they were read. A running lab
     container that mounts the volume is asked first (an exec is much cheaper than a probe
@@ -91,7 +133,7 @@ def _facts_in_volume(
         key, dest = via
         target = posixpath.join(dest, relative) if relative else dest
         try:
-            facts = _facts_in_container(ctx, key, target, content)
+            facts = _facts_in_container(ctx, key, target, content, names)
         except CheckError:
             facts = None  # no stat/cat there, or unreadable: a probe reads it below
         if facts is not None and "Permission denied" not in facts.error:
@@ -123,13 +165,16 @@ def check_file(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     path = str(spec["path"])
     want_exists = spec.get("exists", True) is not False
     needs_content = "content_regex" in spec
+    names = "owner" in spec or "group" in spec
     via = ""
     if "volume" in spec:
         where = f"volume {ctx.name(str(spec['volume']))}"
-        facts, via = _facts_in_volume(ctx, str(spec["volume"]), path, needs_content)
+        facts, via = _facts_in_volume(ctx, str(spec["volume"]), path, needs_content, names)
     else:
         where = ctx.name(str(spec["container"]))
-        facts = _facts_in_container(ctx, str(spec["container"]), path, needs_content)
+        facts = _facts_in_container(
+            ctx, str(spec["container"]), path, needs_content, names
+        )
     label = f"{path} in {where}{via}"
     if not facts.exists:
         if want_exists:

@@ -163,6 +163,9 @@ CHECKS = [
                              "mode": "0644", "owner": "root", "content_regex": "labup"}),
     c("file-missing", "file", {"container": "web", "path": "/w/missing.txt"}),
     c("file-absent", "file", {"container": "web", "path": "/w/missing.txt", "exists": False}),
+    c("file-dir", "file", {"container": "web", "path": "/w", "type": "directory",
+                           "mode": "0755"}),
+    c("file-link-not-file", "file", {"container": "web", "path": "/bin/sh", "type": "file"}),
     c("file-mode-wrong", "file", {"container": "web", "path": "/w/index.html", "mode": "0600"}),
     c("file-volume", "file", {"volume": "data", "path": "notes.txt", "content_regex": "^notes",
                               "owner": "65534"}),
@@ -229,6 +232,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "file-index": ("pass", "mode 0644, owner root, content matches /labup/"),
     "file-missing": ("fail", "/w/missing.txt in"),
     "file-absent": ("pass", "does not exist, as expected"),
+    "file-dir": ("pass", "directory, mode 0755"),
+    "file-link-not-file": ("fail", "is a symbolic link, expected a regular file"),
     "file-mode-wrong": ("fail", "has mode 0644, expected 0600"),
     "file-volume": ("pass", "owner 65534"),
     "file-volume-missing": ("fail", "other.txt in volume"),
@@ -410,3 +415,31 @@ def test_probes_from_containers_agree_in_process_and_in_sidecars(
     assert len(in_process.results) == len(FROM_CONTAINER)
     for a, b in zip(in_process.results, sidecar.results, strict=True):
         assert a.status == b.status == EXPECTED[a.id][0], (a.id, a.message, b.message)
+
+
+class CountingExecs:
+    """The engine, counting the execs that checks run through it."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine, self.execs = engine, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def exec(self, *args: Any, **kwargs: Any) -> Any:
+        self.execs += 1
+        return self._engine.exec(*args, **kwargs)
+
+
+def test_file_type_and_mode_need_no_exec_in_the_container(
+    checked: tuple[CheckRun, Lab, Any],
+) -> None:
+    _, lab, engine = checked
+    counting = CountingExecs(engine)
+    ids = ("file-dir", "file-link-not-file", "file-mode-wrong", "file-absent", "file-missing")
+    run = run_checks(counting, lab, only=ids)
+    assert {r.id: r.status for r in run.results} == {i: EXPECTED[i][0] for i in ids}
+    assert counting.execs == 0
+    content = run_checks(counting, lab, only=("exec-cat", "file-index"))
+    assert all(r.status == "pass" for r in content.results)
+    assert counting.execs == 3  # exec-cat; file-index: stat (for the owner) and cat

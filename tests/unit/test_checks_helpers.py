@@ -7,6 +7,7 @@ import re
 import pytest
 
 from provisioner.checks.context import CheckError, parse_size
+from provisioner.checks.file import facts_from_engine_stat
 from provisioner.checks.net import http_argv, parse_http_response, tcp_argv
 from provisioner.checks.registry import CHECK_TYPES, get_check, known_types
 
@@ -85,3 +86,24 @@ def test_batch_output_is_split_by_lengths_not_by_content() -> None:
         (0, "B 1 2 3\nx", ""),
         (3, "\n", "zz\ufffd"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "kind", "perm"),
+    [
+        (0o644, 12, "regular file", 0o644),
+        (0o600, 0, "regular empty file", 0o600),
+        ((1 << 31) | 0o755, 4096, "directory", 0o755),
+        ((1 << 31) | (1 << 20) | 0o777, 4096, "directory", 0o1777),  # /tmp: sticky
+        ((1 << 27) | 0o777, 12, "symbolic link", 0o777),
+        ((1 << 23) | 0o755, 9, "regular file", 0o4755),  # setuid
+        ((1 << 22) | 0o2755 & 0o777, 9, "regular file", 0o2755),  # setgid
+        ((1 << 26) | (1 << 21) | 0o666, 0, "character special file", 0o666),
+        ((1 << 26) | 0o660, 0, "block special file", 0o660),
+        ((1 << 25) | 0o644, 0, "fifo", 0o644),
+        ((1 << 24) | 0o755, 0, "socket", 0o755),
+    ],
+)
+def test_engine_stat_modes_read_like_stat(mode: int, size: int, kind: str, perm: int) -> None:
+    facts = facts_from_engine_stat({"name": "x", "size": size, "mode": mode})
+    assert (facts.exists, facts.kind, facts.mode) == (True, kind, perm)
