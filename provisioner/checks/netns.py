@@ -141,17 +141,19 @@ class Netns:
 
     def _query(self, server: str, name: str, timeout: float) -> str | None:
         family = socket.AF_INET6 if ":" in server else socket.AF_INET
+        deadline = time.monotonic() + min(timeout, 2.0)
         with self.open_socket(family, socket.SOCK_DGRAM) as s:
-            s.settimeout(min(timeout, 2.0))
             query_id = random.getrandbits(16)
             try:
                 s.sendto(_dns_query(query_id, name), (server, 53))
-                while True:
+                while (left := deadline - time.monotonic()) > 0:
+                    s.settimeout(left)
                     data = s.recv(4096)
                     if len(data) >= 2 and struct.unpack(">H", data[:2])[0] == query_id:
                         return _dns_answer(data)
             except OSError:
                 return None
+        return None
 
     # -- probes ------------------------------------------------------------------------
     def connect(self, address: str, port: int, timeout: float) -> socket.socket:
@@ -197,7 +199,9 @@ class Netns:
                     if not ready:
                         break
                     data, source = s.recvfrom(2048)
-                    header = (data[0] & 0x0F) * 4
+                    header = (data[0] & 0x0F) * 4 if data else 0
+                    if len(data) < header + 8:
+                        continue
                     kind, _, _, got_id, _ = struct.unpack(">BBHHH", data[header : header + 8])
                     if kind == 0 and got_id == ident and source[0] == ip:
                         return True, "answers ping"
