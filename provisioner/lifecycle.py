@@ -155,9 +155,11 @@ def up(
             failure = e
         finally:
             if failure is not None and not keep_on_failure:
-                reporter.warn("up failed: removing what this run created")
                 result.cleaned_up = rollback(engine, lab.key, instance, run_id, reporter=reporter)
                 restore_parked(ctx)
+                if result.cleaned_up.removed or result.cleaned_up.left:
+                    reporter.warn("up failed: removed what this run created ("
+                                  + _count(result.cleaned_up.removed) + ")")
         if failure is not None:
             cause = failure if isinstance(failure, LabupError) else Cancelled("interrupted")
             result.ok = False
@@ -173,6 +175,14 @@ def up(
             result.error = "environment checks failed"
     _finish(result, reporter, t0)
     return result
+
+
+def _count(resources: list[tuple[str, str]]) -> str:
+    """``2 containers, 1 network`` for a list of (kind, name)."""
+    kinds: dict[str, int] = {}
+    for kind, _ in resources:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in kinds.items()) or "nothing"
 
 
 def _finish(result: UpResult, reporter: Reporter, t0: float) -> None:

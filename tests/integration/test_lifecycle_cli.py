@@ -183,7 +183,7 @@ def test_interrupted_up_removes_what_it_created(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == EXIT_INTERRUPTED, err
-    assert "removing what this run created" in err and "interrupted" in err
+    assert "up failed: removed what this run created (" in err and "interrupted" in err
     assert leftovers(docker_client, name) == []
 
 

@@ -200,6 +200,7 @@ def test_required_gpu_is_refused_before_anything_is_created(
     text = str(caught.value)
     assert "no GPU" in text and f"{key}-trainer (needs 1 GPU(s) with gpu)" in text
     assert caught.value.result.events == []  # nothing was created, not even the volume
+    assert not any("removed what this run created" in w for w in caught.value.result.warnings)
     assert leftovers(docker_client, key) == []
 
 

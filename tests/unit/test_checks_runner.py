@@ -57,6 +57,9 @@ class FakeEngine:
         time.sleep(self.exec_delay)
         return result
 
+    def stat_path(self, container: str, path: str) -> dict[str, Any] | None:
+        return None
+
     def inspect_container(self, name: str) -> dict[str, Any] | None:
         return self.containers.get(name)
 
