@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from labspec.errors import UserInputError
-from labspec.resources import labs_dir
+from labspec.resources import is_packaged, labs_dir, workspace_dir
 
 SPEC_FILENAME = "lab.yaml"
 
@@ -20,12 +23,18 @@ def catalog_folders() -> list[Path]:
     )
 
 
-def resolve_lab_path(ref: str) -> Path:
-    """Turn ``5``, ``labs/05-networking``, or ``my-lab.yaml`` into the spec file's path."""
+def resolve_lab_path(ref: str, *, workspace: bool = False) -> Path:
+    """Turn ``5``, ``labs/05-networking``, or ``my-lab.yaml`` into the spec file's path.
+
+    With ``workspace`` (the commands a learner runs: up, check, reset, show...), a catalog lab
+    that was installed inside the package is worked on in the learner's own copy (see
+    :func:`learner_copy`), never in site-packages."""
     if ref.isdigit():
         number = int(ref)
         for folder in catalog_folders():
             if int(folder.name.split("-", 1)[0]) == number:
+                if workspace:
+                    folder = learner_copy(folder)
                 return folder / SPEC_FILENAME
         known = ", ".join(str(int(f.name.split("-", 1)[0])) for f in catalog_folders()) or "none"
         raise UserInputError(
@@ -44,3 +53,37 @@ def resolve_lab_path(ref: str) -> Path:
         f"{ref}: no such file or folder, and not a lab number",
         hint="give a lab number (`labup list`), a lab folder, or a spec file",
     )
+
+
+def learner_copy(folder: Path) -> Path:
+    """The folder a learner works in for the catalog lab ``folder``.
+
+    A source checkout's ``labs/`` (and a ``LABUP_LABS_DIR``) is used in place. A lab installed
+    inside the package is copied once to ``workspace_dir()/NN-slug`` and that copy is used
+    from then on: the learner's edits stay, an upgrade of labup never overwrites them, and
+    deleting the copy starts the lab afresh."""
+    if not is_packaged(folder):
+        return folder
+    dest = workspace_dir() / folder.name
+    if (dest / SPEC_FILENAME).is_file():
+        return dest
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=dest.parent))
+        try:
+            shutil.copytree(
+                folder, staging / "lab", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+            try:
+                os.rename(staging / "lab", dest)  # atomic: a lab folder is whole or absent
+            except OSError:
+                if not (dest / SPEC_FILENAME).is_file():  # not another labup's copy: a real error
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as e:
+        raise UserInputError(
+            f"cannot copy lab {folder.name} to your workspace {dest}: {e.strerror or e}",
+            hint="set LABUP_WORKSPACE to a folder you can write to",
+        ) from e
+    return dest

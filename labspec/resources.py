@@ -2,6 +2,7 @@
 
 In a wheel they sit in ``labspec/_data/``; in a source checkout (and an editable
 install) at the repository root. ``LABUP_LABS_DIR`` overrides the catalog folder.
+A learner never works inside the installed package: see :func:`workspace_dir`.
 """
 
 from __future__ import annotations
@@ -28,3 +29,19 @@ def labs_dir() -> Path:
     """The course catalog folder (one ``NN-slug/`` folder per lab)."""
     override = os.environ.get("LABUP_LABS_DIR")
     return Path(override) if override else _data_dir("labs")
+
+
+def is_packaged(path: Path) -> bool:
+    """True when ``path`` lies inside the installed package's data (a wheel install)."""
+    try:
+        path.resolve().relative_to((_PKG / "_data").resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def workspace_dir() -> Path:
+    """Where learners get their own copy of a catalog lab that was installed with the package:
+    ``LABUP_WORKSPACE``, else ``~/labup``."""
+    override = os.environ.get("LABUP_WORKSPACE")
+    return Path(override).expanduser() if override else Path.home() / "labup"

@@ -95,11 +95,12 @@ def lab_summary(lab: Lab) -> dict[str, Any]:
     }
 
 
-def load_one(ref: str, sets: list[str] | None, instance: str) -> Lab:
+def load_one(ref: str, sets: list[str] | None, instance: str, *, workspace: bool = False) -> Lab:
     from labspec import load_lab
     from labspec.catalog import resolve_lab_path
 
-    return load_lab(resolve_lab_path(ref), params=parse_sets(sets), instance=instance)
+    path = resolve_lab_path(ref, workspace=workspace)
+    return load_lab(path, params=parse_sets(sets), instance=instance)
 
 
 # -- images ----------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def register(app: typer.Typer) -> None:
         from provisioner.instructions import print_instructions
 
         name = instance or DEFAULT_INSTANCE
-        the_lab = load_one(lab, sets, name)
+        the_lab = load_one(lab, sets, name, workspace=True)
         if not print_instructions(the_lab, instance=name):
             err(f"{the_lab.key} has no instructions")
         err(f"lab folder: {the_lab.folder}")

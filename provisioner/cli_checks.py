@@ -54,7 +54,9 @@ def load(lab: str, sets: list[str] | None, instance: str) -> Lab:
     import labspec
     from labspec.catalog import resolve_lab_path
 
-    return labspec.load_lab(resolve_lab_path(lab), params=parse_sets(sets), instance=instance)
+    return labspec.load_lab(
+        resolve_lab_path(lab, workspace=True), params=parse_sets(sets), instance=instance
+    )
 
 
 def write_outputs(

@@ -45,7 +45,7 @@ def load(lab: str, sets: list[str] | None, instance: str, allow_unsafe: bool) ->
     from labspec import load_lab
     from labspec.catalog import resolve_lab_path
 
-    path = resolve_lab_path(lab)
+    path = resolve_lab_path(lab, workspace=True)
     return load_lab(path, params=parse_sets(sets), instance=instance, allow_unsafe=allow_unsafe)
 
 
@@ -180,7 +180,8 @@ def register(app: typer.Typer) -> None:
         if not (json_out or quiet):
             from provisioner.instructions import print_instructions
 
-            print_instructions(the_lab, instance=name)
+            if print_instructions(the_lab, instance=name):
+                reporter.info(f"lab folder: {the_lab.folder}")
 
     @app.command("plan")
     def plan_cmd(

@@ -46,7 +46,7 @@ def validate_command(
     from labspec.catalog import resolve_lab_path
 
     try:
-        path = _relative(resolve_lab_path(lab))
+        path = _relative(resolve_lab_path(lab, workspace=True))
         spec = load_lab(path, params=parse_sets(sets), allow_unsafe=allow_unsafe)
         problems = check_instructions(spec)
         if problems:

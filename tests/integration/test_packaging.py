@@ -74,3 +74,18 @@ def test_wheel_installs_with_schemas_and_labs_inside_site_packages(tmp_path: Pat
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     ) if source_labs.is_dir() else []
     assert found["lab_files"] == expected
+
+    # A learner of the installed package works on a copy of the lab in the workspace.
+    work = tmp_path / "workspace"
+    copy = subprocess.run(
+        [str(python), "-c", "from labspec.catalog import resolve_lab_path as r; "
+         "print(r('3', workspace=True)); print(r('3'))"],
+        check=True, capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "LABUP_WORKSPACE": str(work)},
+    )
+    mine, installed = (Path(line) for line in copy.stdout.split())
+    assert mine.parent.parent == work and mine.is_file(), copy.stdout
+    assert installed.is_relative_to(site)
+    assert sorted(p.name for p in mine.parent.iterdir()) == sorted(
+        p.name for p in installed.parent.iterdir() if p.name != "__pycache__"
+    )

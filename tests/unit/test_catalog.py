@@ -222,3 +222,64 @@ def test_labup_show_unknown_lab_is_a_clear_error(capsys: pytest.CaptureFixture[s
     code, _, err = run_cli(["show", "77"], capsys)
     assert code == 2
     assert "no lab 77 in the catalog" in err and "Traceback" not in err
+
+
+def test_an_installed_lab_is_worked_on_in_a_copy_in_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stand in for a wheel install: the catalog sits inside the package's _data folder
+    from labspec import catalog, resources
+
+    package = tmp_path / "site" / "labspec"
+    lab = package / "_data" / "labs" / "03-building-images"
+    (lab / "app").mkdir(parents=True)
+    (lab / SPEC_FILENAME).write_text("name: lab3\n")
+    (lab / "app" / "app.py").write_text("print('starter')\n")
+    (lab / "__pycache__").mkdir()
+    monkeypatch.setattr(resources, "_PKG", package)
+    monkeypatch.setenv("LABUP_LABS_DIR", str(package / "_data" / "labs"))
+    monkeypatch.setenv("LABUP_WORKSPACE", str(tmp_path / "work"))
+
+    # commands that only need the lab's name keep reading the installed copy
+    assert resolve_lab_path("3") == lab / SPEC_FILENAME
+    assert not (tmp_path / "work").exists()
+
+    spec = resolve_lab_path("3", workspace=True)
+    mine = tmp_path / "work" / "03-building-images"
+    assert spec == mine / SPEC_FILENAME
+    assert (mine / "app" / "app.py").read_text() == "print('starter')\n"
+    assert not (mine / "__pycache__").exists()
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["03-building-images"]
+
+    # the learner's work is kept; the installed lab is never written to
+    (mine / "app" / "app.py").write_text("print('mine')\n")
+    assert catalog.resolve_lab_path("3", workspace=True) == spec
+    assert (mine / "app" / "app.py").read_text() == "print('mine')\n"
+    assert (lab / "app" / "app.py").read_text() == "print('starter')\n"
+
+
+def test_a_source_checkout_lab_is_used_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LABUP_LABS_DIR", raising=False)
+    spec = resolve_lab_path("1", workspace=True)
+    assert spec == resolve_lab_path("1")
+    assert spec.parent.parent.name == "labs"
+
+
+def test_an_unwritable_workspace_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labspec import resources
+
+    package = tmp_path / "site" / "labspec"
+    lab = package / "_data" / "labs" / "01-first"
+    lab.mkdir(parents=True)
+    (lab / SPEC_FILENAME).write_text("name: lab1\n")
+    monkeypatch.setattr(resources, "_PKG", package)
+    monkeypatch.setenv("LABUP_LABS_DIR", str(package / "_data" / "labs"))
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LABUP_WORKSPACE", str(blocker / "work"))
+    with pytest.raises(UserInputError) as caught:
+        resolve_lab_path("1", workspace=True)
+    assert "cannot copy lab 01-first to your workspace" in caught.value.message
+    assert "LABUP_WORKSPACE" in (caught.value.hint or "")
