@@ -97,6 +97,7 @@ class _Connection:
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.rfile: Any = None
+        self.last_headers: dict[str, str] = {}  # of the last answer (lower-cased names)
 
     def open(self) -> None:
         if self.url.startswith("unix://"):
@@ -142,6 +143,7 @@ class _Connection:
                 break
             key, _, value = line.decode("latin-1").partition(":")
             headers[key.strip().lower()] = value.strip()
+        self.last_headers = headers
         if status in (204, 304) or status < 200 or method == "HEAD":
             body = b""
         elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -236,6 +238,16 @@ class RawApi:
                 return payload
             return json.loads(payload) if payload else None
         return None  # pragma: no cover
+
+    def head(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, str] | None:
+        """HEAD: the answer's headers (lower-cased names); None on 404."""
+        try:
+            self.request("HEAD", path, params=params, raw=True)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(self._connection().last_headers)
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET a JSON document; None on 404."""
@@ -502,18 +514,22 @@ class DockerEngine:
 
     def stat_path(self, container: str, path: str) -> dict[str, Any] | None:
         try:
-            resp = self.api.head(
-                self.api._url("/containers/{0}/archive", container), params={"path": path}
-            )
+            if self.raw is not None:
+                found = self.raw.head(f"/containers/{_q(container)}/archive", {"path": path})
+                header = None if found is None else found.get("x-docker-container-path-stat")
+            else:  # over SSH: the docker SDK's transport
+                resp = self.api.head(
+                    self.api._url("/containers/{0}/archive", container), params={"path": path}
+                )
+                found = None if resp.status_code == 404 else {}
+                header = resp.headers.get("X-Docker-Container-Path-Stat")
         except Exception as e:
             raise self._fail(e, f"look at {path}", container) from e
-        if resp.status_code == 404:
+        if found is None:
             return None
-        header = resp.headers.get("X-Docker-Container-Path-Stat")
-        if resp.status_code != 200 or not header:
+        if not header:
             raise EngineError(
-                f"could not look at {path}: the engine answered {resp.status_code}",
-                resource=container,
+                f"could not look at {path}: the engine sent no stat", resource=container
             )
         stat = json.loads(base64.b64decode(header))
         return dict(stat) if isinstance(stat, dict) else None

@@ -40,6 +40,9 @@ CHECKS = (
         {"container": "web", "command": ["cat", "/w/index.html"], "stdout": "remote"},
     ),
     Check("file-volume", "file", {"volume": "data", "path": "kept.txt", "content_regex": "kept"}),
+    # the engine's stat of a path, over the SSH transport (no exec)
+    Check("file-dir", "file", {"container": "web", "path": "/w", "type": "directory"}),
+    Check("file-absent", "file", {"container": "web", "path": "/w/nope", "exists": False}),
 )
 
 
