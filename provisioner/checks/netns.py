@@ -28,9 +28,11 @@ import struct
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from labspec.errors import LabupError
 
 CLONE_NEWNET = 0x40000000
 ENV_MODE = "LABUP_PROBES"  # "auto" (default) or "sidecar": never enter namespaces
@@ -62,24 +64,39 @@ def _usable_here() -> bool:
         if _usable is None:
             _usable = False
             if sys.platform.startswith("linux") and os.geteuid() == 0:
-                with contextlib.suppress(OSError):
-                    _run_in(f"/proc/{os.getpid()}/ns/net", lambda: None)
+                try:
+                    fd = os.open(f"/proc/{os.getpid()}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return False
+                try:
+                    _run_in(fd, lambda: None)
                     _usable = True
+                except NamespaceError:
+                    pass
+                finally:
+                    os.close(fd)
         return _usable
 
 
-def _run_in(ns_path: str, func: Callable[[], T]) -> T:
-    """Call ``func`` on a fresh thread that first enters the namespace at ``ns_path``. The
-    thread ends afterwards, so no thread of labup is ever left in a container's namespace."""
+class NamespaceError(LabupError):
+    """labup could not enter a container's network namespace: the check fails (it never
+    passes a negative check for want of having looked)."""
+
+
+def _run_in(ns_fd: int, func: Callable[[], T]) -> T:
+    """Call ``func`` on a fresh thread that first enters the network namespace ``ns_fd``.
+    The thread ends afterwards, so no thread of labup is ever left in a container's
+    namespace. Failing to enter raises :class:`NamespaceError`; what ``func`` raises is
+    raised as is."""
     box: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _setns(fd)
-            finally:
-                os.close(fd)
+            _setns(ns_fd)
+        except OSError as e:
+            box["error"] = NamespaceError(f"cannot enter the container's network namespace: {e}")
+            return
+        try:
             box["value"] = func()
         except BaseException as e:  # handed to the caller
             box["error"] = e
@@ -93,7 +110,11 @@ def _run_in(ns_path: str, func: Callable[[], T]) -> T:
 
 
 def for_container(data: dict[str, Any]) -> Netns | None:
-    """The network namespace of an inspected, running container, if labup can enter it here."""
+    """The network namespace of an inspected, running container, if labup can enter it here.
+
+    The namespace is held open from the start (a file descriptor), and only after that is
+    the process checked to be this container's: a process that ends meanwhile, and a pid
+    used again by another process, can never lead labup into the wrong namespace."""
     if os.environ.get(ENV_MODE, "auto").strip().lower() == "sidecar" or not _usable_here():
         return None
     pid = int((data.get("State") or {}).get("Pid") or 0)
@@ -101,22 +122,31 @@ def for_container(data: dict[str, Any]) -> Netns | None:
     if pid <= 0 or not cid:
         return None
     try:
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    ns = Netns(fd, str(data.get("HostsPath") or ""), str(data.get("ResolvConfPath") or ""))
+    try:
         with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
             if cid not in f.read():  # not this container's process (another pid namespace)
                 return None
-    except OSError:
+        _run_in(fd, lambda: None)  # allowed here (not, say, a user namespace we cannot enter)
+    except (OSError, NamespaceError):
         return None
-    return Netns(pid, str(data.get("HostsPath") or ""), str(data.get("ResolvConfPath") or ""))
+    return ns
 
 
-@dataclass(frozen=True)
 class Netns:
-    pid: int
-    hosts_path: str  # the container's /etc/hosts, as a path on this host
-    resolv_path: str  # its /etc/resolv.conf
+    """A container's network namespace, held open until this object is gone."""
+
+    def __init__(self, fd: int, hosts_path: str, resolv_path: str) -> None:
+        self.fd = fd
+        self.hosts_path = hosts_path  # the container's /etc/hosts, as a path on this host
+        self.resolv_path = resolv_path  # its /etc/resolv.conf
+        weakref.finalize(self, os.close, fd)
 
     def open_socket(self, family: int, kind: int, proto: int = 0) -> socket.socket:
-        return _run_in(f"/proc/{self.pid}/ns/net", lambda: socket.socket(family, kind, proto))
+        return _run_in(self.fd, lambda: socket.socket(family, kind, proto))
 
     # -- names -------------------------------------------------------------------------
     def resolve(self, name: str, timeout: float) -> str:

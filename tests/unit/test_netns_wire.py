@@ -3,8 +3,10 @@ resolv.conf files, the ICMP checksum, and the switch that turns it off."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +86,18 @@ def test_a_process_that_is_not_the_container_is_refused(monkeypatch: pytest.Monk
     # pid 1 of this machine is no container with this id: never enter its namespace
     data = {"Id": "0" * 64, "State": {"Pid": 1}, "HostsPath": "", "ResolvConfPath": ""}
     assert netns.for_container(data) is None
+
+
+def test_a_namespace_that_cannot_be_entered_never_reads_as_closed(tmp_path: Path) -> None:
+    # a descriptor that is no network namespace: setns refuses it (as it would refuse a
+    # namespace labup has no rights to); the probe must raise, never answer "closed"
+    not_a_namespace = tmp_path / "plain-file"
+    not_a_namespace.write_text("x")
+    fd = os.open(not_a_namespace, os.O_RDONLY)
+    ns = netns.Netns(fd, "", "")
+    with pytest.raises(netns.NamespaceError):
+        ns.tcp("10.0.0.1", 80, 1.0)
+    with pytest.raises(netns.NamespaceError):
+        ns.ping("10.0.0.1", 1.0)
+    with pytest.raises(netns.NamespaceError):
+        ns.resolve("lab5-web", 1.0)
