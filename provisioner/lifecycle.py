@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -179,9 +180,7 @@ def up(
 
 def _count(resources: list[tuple[str, str]]) -> str:
     """``2 containers, 1 network`` for a list of (kind, name)."""
-    kinds: dict[str, int] = {}
-    for kind, _ in resources:
-        kinds[kind] = kinds.get(kind, 0) + 1
+    kinds = Counter(kind for kind, _ in resources)
     return ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in kinds.items()) or "nothing"
 
 

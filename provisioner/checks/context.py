@@ -104,7 +104,7 @@ class CheckContext:
         """Container ``key``'s network namespace, when labup can probe from inside it itself
         (root on the engine's host, see :mod:`provisioner.checks.netns`); else None, and
         the check runs its probe in a sidecar."""
-        if not self.is_local:
+        if not self.is_local or not netns.enabled():  # no inspect for the sidecar path
             return None
         return netns.for_container(self.running_container(key))
 

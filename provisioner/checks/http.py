@@ -24,7 +24,7 @@ from provisioner.checks.net import (
     resolve_endpoint,
     run_probe_at,
 )
-from provisioner.checks.netns import Netns
+from provisioner.checks.netns import Netns, reason
 from provisioner.checks.results import Outcome, failed, passed
 
 MAX_BODY = 1024 * 1024
@@ -68,14 +68,13 @@ def check_http(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
         try:
             resp = _request_local(endpoint, method, path, data, ctx.timeout, netns)
         except (OSError, http.client.HTTPException) as e:
-            reason = (
-                e.strerror
-                if isinstance(e, OSError) and isinstance(e.strerror, str) and e.strerror
-                else "timed out"
-                if isinstance(e, socket.timeout)
-                else str(e) or type(e).__name__
-            )
-            return failed(f"{url}{where}: {reason}")
+            if isinstance(e, socket.timeout) and not e.strerror:
+                why = "timed out"
+            elif isinstance(e, OSError):
+                why = reason(e) or type(e).__name__
+            else:
+                why = str(e) or type(e).__name__
+            return failed(f"{url}{where}: {why}")
     else:
         argv = http_argv(endpoint.address, endpoint.port, method, path, data, ctx.timeout)
         result = run_probe_at(ctx, endpoint, argv)

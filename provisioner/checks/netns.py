@@ -109,13 +109,23 @@ def _run_in(ns_fd: int, func: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
+def enabled() -> bool:
+    """In-process probes are allowed here: not turned off, Linux, root, setns works."""
+    return os.environ.get(ENV_MODE, "auto").strip().lower() != "sidecar" and _usable_here()
+
+
+def reason(e: OSError) -> str:
+    """What went wrong, in one phrase: the message labup gave the error, else its text."""
+    return e.strerror if isinstance(e.strerror, str) and e.strerror else str(e)
+
+
 def for_container(data: dict[str, Any]) -> Netns | None:
     """The network namespace of an inspected, running container, if labup can enter it here.
 
     The namespace is held open from the start (a file descriptor), and only after that is
     the process checked to be this container's: a process that ends meanwhile, and a pid
     used again by another process, can never lead labup into the wrong namespace."""
-    if os.environ.get(ENV_MODE, "auto").strip().lower() == "sidecar" or not _usable_here():
+    if not enabled():
         return None
     pid = int((data.get("State") or {}).get("Pid") or 0)
     cid = str(data.get("Id") or "")
@@ -208,7 +218,7 @@ class Netns:
             with self.connect(address, port, timeout):
                 return True, "connected"
         except OSError as e:
-            return False, e.strerror if isinstance(e.strerror, str) and e.strerror else str(e)
+            return False, reason(e)
 
     def ping(self, address: str, timeout: float) -> tuple[bool, str]:
         """One ICMP echo from inside the container (a raw socket: labup is root here)."""
