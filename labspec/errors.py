@@ -87,6 +87,7 @@ class EngineError(LabupError):
     ) -> None:
         self.host = host
         self.resource = resource
+        self.detail = message  # without the host and resource prefix
         prefix = ""
         if host:
             prefix += f"[{host}] "

@@ -744,7 +744,7 @@ class DockerEngine:
         try:
             for event in self.api.pull(repo, tag=tag, stream=True, decode=True):
                 if "error" in event:
-                    raise EngineError(str(event["error"]), resource=f"image {ref}")
+                    raise EngineError(f"could not pull: {event['error']}", resource=f"image {ref}")
                 if progress is not None and event.get("status"):
                     progress(str(event["status"]))
         except EngineError:

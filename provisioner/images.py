@@ -161,9 +161,8 @@ def _ensure_one(
     try:
         engine.pull_image(step.ref, lambda text: reporter.progress(step.ref, text))
     except EngineError as e:
-        raise EngineError(
-            f"could not pull: {e.message}", resource=f"image {step.ref}", hint=_offline_hint(lab)
-        ) from e
+        # the engine's error already says "could not pull" and names the image
+        raise EngineError(e.detail, resource=f"image {step.ref}", hint=_offline_hint(lab)) from e
     reporter.resource("image", step.ref, "pulled", time.monotonic() - t0)
 
 
