@@ -40,9 +40,9 @@ import docker
 
 import labspec
 from labspec.model import Host
-from provisioner.bundle_load import LoadResult, load_bundle_into
-from provisioner.bundle_write import write_bundle
-from provisioner.fleet import HostContext, run_fleet, select_hosts
+from provisioner.offline.bundle_load import LoadResult, load_bundle_into
+from provisioner.offline.bundle_write import write_bundle
+from provisioner.targets.runner import HostContext, run_fleet, select_hosts
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = Path("/tmp/labup-testhosts")

@@ -26,10 +26,10 @@ from typing import Any
 
 import labspec
 from provisioner.checks import run_checks
-from provisioner.connect import connect
-from provisioner.lifecycle import down, up
-from provisioner.output import QuietReporter
-from provisioner.probe import close_sidecars, ensure_probe_image
+from provisioner.engine.connect import connect
+from provisioner.engine.probe import close_sidecars, ensure_probe_image
+from provisioner.lifecycle.progress import QuietReporter
+from provisioner.lifecycle.verbs import down, up
 
 IDLE = "trap 'exit 0' TERM INT; sleep 3600 & wait"
 SERVE = (

@@ -33,9 +33,9 @@ from typing import Any
 
 import labspec
 from labspec.model import Host
-from provisioner.fleet import FleetResult, run_fleet
-from provisioner.fleet_actions import down_action, up_action
-from provisioner.ssh import docker_client_over_ssh
+from provisioner.engine.ssh import docker_client_over_ssh
+from provisioner.targets.actions import down_action, up_action
+from provisioner.targets.runner import FleetResult, run_fleet
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("LABUP_TESTHOSTS_DIR", "/tmp/labup-testhosts"))
@@ -159,7 +159,7 @@ class PhaseView:
 
 def socket_engine(host: Host) -> Any:
     """The host's engine through its unix socket on this machine: no SSH at all (baseline)."""
-    from provisioner.docker_engine import DockerEngine
+    from provisioner.engine.docker_engine import DockerEngine
 
     return DockerEngine(url=f"unix://{STATE}/{host.name}/docker.sock", host_label=host.name)
 

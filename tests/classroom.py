@@ -75,7 +75,7 @@ class Classroom:
     def client(self, name: str) -> Any:
         """A cached docker client over SSH to a good host (closed at session end)."""
         if name not in self._clients:
-            from provisioner.ssh import docker_client_over_ssh
+            from provisioner.engine.ssh import docker_client_over_ssh
 
             h = self.host(name)
             self._clients[name] = docker_client_over_ssh(

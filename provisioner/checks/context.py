@@ -16,8 +16,8 @@ from labspec.errors import LabupError
 from labspec.model import Lab
 from provisioner.checks import netns
 from provisioner.checks.netns import Netns
-from provisioner.engine import CommandResult, Engine
-from provisioner.labels import resource_name
+from provisioner.engine.labels import resource_name
+from provisioner.engine.protocol import CommandResult, Engine
 
 # Exit codes of the probe's `timeout` wrapper and of a probe that ran out of time.
 TIMED_OUT_CODES = (124, 143)

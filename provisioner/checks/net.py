@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.checks.context import CheckContext, CheckError, as_int, target_address
-from provisioner.engine import CommandResult
+from provisioner.engine.protocol import CommandResult
 
 LOOPBACK = "127.0.0.1"
 

@@ -12,7 +12,7 @@ This costs a few milliseconds instead of a probe container and an exec (about 0.
 engine CPU each). It is used only where it is exact: a Linux host, the engine local, labup
 with the right to enter namespaces, and a container whose process is visible here (its
 cgroup names its id). Anywhere else (an engine over SSH, Docker Desktop, a non-root user,
-``LABUP_PROBES=sidecar``) the probe sidecars of :mod:`provisioner.probe` do the work.
+``LABUP_PROBES=sidecar``) the probe sidecars of :mod:`provisioner.engine.probe` do the work.
 """
 
 from __future__ import annotations

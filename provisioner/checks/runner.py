@@ -21,8 +21,8 @@ from labspec.model import Check, Lab
 from provisioner.checks.context import CheckContext, shorten
 from provisioner.checks.registry import get_check
 from provisioner.checks.results import CheckResult, CheckRun, Outcome, failed
-from provisioner.engine import Engine
-from provisioner.labels import DEFAULT_INSTANCE
+from provisioner.engine.labels import DEFAULT_INSTANCE
+from provisioner.engine.protocol import Engine
 
 FIRST_DELAY = 0.25
 MAX_DELAY = 2.0

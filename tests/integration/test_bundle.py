@@ -18,9 +18,9 @@ import docker
 import pytest
 
 import labspec
-from provisioner.bundle import IMAGES_PREFIX, MANIFEST_NAME, Bundle, BundleError
-from provisioner.bundle_load import load_bundle_into
-from provisioner.bundle_write import write_bundle
+from provisioner.offline.bundle_format import IMAGES_PREFIX, MANIFEST_NAME, Bundle, BundleError
+from provisioner.offline.bundle_load import load_bundle_into
+from provisioner.offline.bundle_write import write_bundle
 
 pytestmark = pytest.mark.docker
 
@@ -238,7 +238,7 @@ def test_bundle_refuses_images_the_engine_lacks(
 
 def _labup(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from provisioner.cli import main; main()", *args],
+        [sys.executable, "-c", "from provisioner.cli.main import main; main()", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -300,7 +300,7 @@ def test_up_with_bundle_loads_the_missing_image_then_brings_the_lab_up(
         "    command: [sh, -c, \"trap 'exit 0' TERM INT; sleep 3600 & wait\"]\n"
     )
     docker_client.images.remove(app_image.ref)
-    labup = [sys.executable, "-c", "from provisioner.cli import main; main()"]
+    labup = [sys.executable, "-c", "from provisioner.cli.main import main; main()"]
     cli = [*labup, "up", str(lab_dir), "--no-check"]
     try:
         done = subprocess.run(

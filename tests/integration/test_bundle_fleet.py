@@ -21,7 +21,7 @@ from classroom import Classroom
 
 import labspec
 from labspec.model import Lab
-from provisioner.bundle_write import write_bundle
+from provisioner.offline.bundle_write import write_bundle
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 
@@ -57,7 +57,7 @@ def _three(classroom: Classroom) -> tuple[Any, ...]:
 
 def _labup(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from provisioner.cli import main; main()", *args],
+        [sys.executable, "-c", "from provisioner.cli.main import main; main()", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -107,8 +107,8 @@ def test_bundle_reaches_three_hosts_brings_the_lab_up_and_a_second_run_sends_not
     classroom: Classroom, fleet_course: FleetCourse
 ) -> None:
     from provisioner import lifecycle
-    from provisioner.fleet import connect_host
-    from provisioner.output import QuietReporter
+    from provisioner.lifecycle.progress import QuietReporter
+    from provisioner.targets.runner import connect_host
 
     hosts = [h.name for h in _three(classroom)]
     first = _labup(
@@ -165,9 +165,9 @@ def test_fleet_up_with_a_bundle_brings_the_lab_up_on_hosts_that_lacked_its_image
     classroom: Classroom, fleet_course: FleetCourse, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from provisioner import lifecycle
-    from provisioner.cli_fleet import fleet_up
-    from provisioner.fleet import connect_host
-    from provisioner.output import QuietReporter
+    from provisioner.cli.fleet import fleet_up
+    from provisioner.lifecycle.progress import QuietReporter
+    from provisioner.targets.runner import connect_host
 
     hosts = [h.name for h in _three(classroom)]
     try:

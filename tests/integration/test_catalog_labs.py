@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from labspec.catalog import SPEC_FILENAME, catalog_folders
-from provisioner.selftest import TEST_STEPS
+from provisioner.catalog.selftest import TEST_STEPS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -25,7 +25,7 @@ NUMBERS = [int(f.name.split("-", 1)[0]) for f in catalog_folders()]
 def catalog_images(docker_client: Any) -> None:
     """The base images of every lab, built offline when missing (CI's setup.sh did it)."""
     from labspec import load_lab
-    from provisioner.offline_images import prepare_images, refs_for_labs
+    from provisioner.offline.base_images import prepare_images, refs_for_labs
 
     labs = [load_lab(f / SPEC_FILENAME) for f in catalog_folders()]
     results = prepare_images(docker_client, refs_for_labs(labs), offline=True)

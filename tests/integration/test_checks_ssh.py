@@ -12,9 +12,9 @@ from classroom import Classroom
 
 from labspec.model import Check, Container, Lab, Volume
 from provisioner.checks import run_checks
-from provisioner.fleet import connect_host
-from provisioner.labels import MANAGED
-from provisioner.probe import PROBE_IMAGE, close_sidecars
+from provisioner.engine.labels import MANAGED
+from provisioner.engine.probe import PROBE_IMAGE, close_sidecars
+from provisioner.targets.runner import connect_host
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh]
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from labspec.model import BuildSpec, Check, Container, GpuRequest, Image, Lab
-from provisioner import probe as probe_module
 from provisioner.checks import CheckResult, CheckRun, run_checks
-from provisioner.connect import connect
-from provisioner.labels import MANAGED
+from provisioner.engine import probe as probe_module
+from provisioner.engine.connect import connect
+from provisioner.engine.labels import MANAGED
 
 pytestmark = pytest.mark.docker
 

@@ -15,9 +15,9 @@ import pytest
 from labspec.errors import EngineError
 from labspec.model import Check, Container, Lab, Volume
 from provisioner.checks import run_checks
-from provisioner.connect import connect
-from provisioner.labels import MANAGED
-from provisioner.probe import PROBE_IMAGE, close_sidecars, ensure_probe_image, run_probe
+from provisioner.engine.connect import connect
+from provisioner.engine.labels import MANAGED
+from provisioner.engine.probe import PROBE_IMAGE, close_sidecars, ensure_probe_image, run_probe
 
 pytestmark = pytest.mark.docker
 
@@ -220,7 +220,7 @@ def test_concurrent_probes_in_one_namespace_share_one_exec(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from provisioner import probe
+    from provisioner.engine import probe
 
     target = docker_client.containers.run(
         test_image, ["sh", "-c", IDLE], name=f"batch-{uuid.uuid4().hex[:8]}", detach=True,

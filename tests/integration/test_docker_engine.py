@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from labspec.errors import EngineError
-from provisioner.connect import connect
-from provisioner.docker_engine import DockerEngine
-from provisioner.engine import Engine
+from provisioner.engine.connect import connect
+from provisioner.engine.docker_engine import DockerEngine
+from provisioner.engine.protocol import Engine
 
 pytestmark = pytest.mark.docker
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from classroom import Classroom
 
-from provisioner import labels as L
-from provisioner.fleet import (
+from provisioner.engine import labels as L
+from provisioner.targets.actions import down_action, status_action, up_action
+from provisioner.targets.live_view import PlainView, print_summary
+from provisioner.targets.runner import (
     FleetResult,
     HostContext,
     load_failed,
@@ -18,8 +20,6 @@ from provisioner.fleet import (
     run_fleet,
     select_hosts,
 )
-from provisioner.fleet_actions import down_action, status_action, up_action
-from provisioner.live import PlainView, print_summary
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 

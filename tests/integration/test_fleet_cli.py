@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from classroom import Classroom
 
-from provisioner import labels as L
-from provisioner.cli import main
-from provisioner.ssh import ssh_session_of
+from provisioner.cli.main import main
+from provisioner.engine import labels as L
+from provisioner.engine.ssh import ssh_session_of
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from classroom import Classroom
 
-from provisioner.cli import main
+from provisioner.cli.main import main
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from classroom import Classroom
 
-from provisioner import labels as L
-from provisioner.fleet import HostContext, run_fleet
-from provisioner.fleet_actions import down_action, up_action
-from provisioner.placement import host_gpus
+from provisioner.engine import labels as L
+from provisioner.targets.actions import down_action, up_action
+from provisioner.targets.placement import host_gpus
+from provisioner.targets.runner import HostContext, run_fleet
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from classroom import Classroom
 
-from provisioner import labels as L
-from provisioner.cli import main
-from provisioner.cli_fleet import FleetFailed, fleet_check
-from provisioner.fleet import run_fleet
-from provisioner.fleet_actions import down_action, up_action
+from provisioner.cli.fleet import FleetFailed, fleet_check
+from provisioner.cli.main import main
+from provisioner.engine import labels as L
+from provisioner.targets.actions import down_action, up_action
+from provisioner.targets.runner import run_fleet
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 

@@ -19,11 +19,11 @@ from labspec.model import (
     Resources,
     Volume,
 )
-from provisioner import labels as L
 from provisioner import lifecycle
-from provisioner.connect import connect
-from provisioner.docker_engine import DockerEngine
-from provisioner.output import QuietReporter
+from provisioner.engine import labels as L
+from provisioner.engine.connect import connect
+from provisioner.engine.docker_engine import DockerEngine
+from provisioner.lifecycle.progress import QuietReporter
 
 pytestmark = pytest.mark.docker
 

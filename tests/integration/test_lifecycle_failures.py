@@ -14,10 +14,10 @@ from labfactory import leftovers, make_lab, purge, service
 from labspec.errors import EXIT_FAILED
 from labspec.model import BuildSpec, GpuRequest, Healthcheck, Image, Mount, Port, Volume
 from provisioner import lifecycle
-from provisioner.connect import connect
-from provisioner.docker_engine import DockerEngine
-from provisioner.lifecycle import UpFailed
-from provisioner.output import QuietReporter
+from provisioner.engine.connect import connect
+from provisioner.engine.docker_engine import DockerEngine
+from provisioner.lifecycle.progress import QuietReporter
+from provisioner.lifecycle.verbs import UpFailed
 
 pytestmark = pytest.mark.docker
 

@@ -13,8 +13,8 @@ from labfactory import make_lab, on, service
 
 from labspec.model import Mount, Network, Volume
 from provisioner import lifecycle
-from provisioner.connect import connect
-from provisioner.output import QuietReporter
+from provisioner.engine.connect import connect
+from provisioner.lifecycle.progress import QuietReporter
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from provisioner import offline_images as oi
+from provisioner.offline import base_images as oi
 
 pytestmark = pytest.mark.docker
 

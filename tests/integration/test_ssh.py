@@ -12,7 +12,7 @@ import pytest
 from classroom import TEST_IMAGE, Classroom
 
 from labspec.errors import EngineUnreachable
-from provisioner.ssh import (
+from provisioner.engine.ssh import (
     HostKeyError,
     SshAuthError,
     docker_client_over_ssh,

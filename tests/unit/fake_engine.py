@@ -1,6 +1,7 @@
 """A small in-memory engine for planner unit tests: it holds labelled resources and images.
 
-It satisfies provisioner.plan.PlanEngine (list_resources, inspect_image) and counts calls, so
+It satisfies provisioner.lifecycle.planner.PlanEngine (list_resources, inspect_image) and
+counts calls, so
 tests can prove the planner makes one list call per kind and no inspect per container.
 """
 
@@ -10,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from provisioner.docker_engine import Observed
+from provisioner.engine.docker_engine import Observed
 
 
 class FakeEngine:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from labspec.errors import UserInputError
-from provisioner.bundle import (
+from provisioner.offline.bundle_format import (
     FORMAT,
     MANIFEST_NAME,
     Bundle,
@@ -23,7 +23,7 @@ from provisioner.bundle import (
     Member,
     describe,
 )
-from provisioner.bundle_load import (
+from provisioner.offline.bundle_load import (
     BLOCK,
     LoadResult,
     _Counter,
@@ -271,7 +271,7 @@ def test_load_result_summary_and_json() -> None:
 
 
 def test_bundle_command_defaults_to_create() -> None:
-    from provisioner.cli import app
+    from provisioner.cli.main import app
 
     result = CliRunner().invoke(app, ["bundle", "987654", "-o", "x.tar"])
     assert isinstance(result.exception, UserInputError)

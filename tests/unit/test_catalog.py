@@ -14,8 +14,8 @@ from labspec.catalog import SPEC_FILENAME, catalog_folders, resolve_lab_path
 from labspec.errors import UserInputError
 from labspec.model import Lab
 from labspec.templating import template_context
-from provisioner import cli
-from provisioner.offline_images import (
+from provisioner.cli import main as cli
+from provisioner.offline.base_images import (
     RECIPES,
     Recipe,
     busybox_rootfs_tar,

@@ -13,7 +13,7 @@ import pytest
 from labspec.errors import UserInputError
 from labspec.model import Check, Container, GpuRequest, Lab
 from provisioner.checks import run_checks, select_checks
-from provisioner.engine import CommandResult, Engine
+from provisioner.engine.protocol import CommandResult, Engine
 
 
 class FakeEngine:

@@ -16,9 +16,13 @@ import pytest
 
 from labspec.errors import EngineUnreachable, LabupError, UserInputError
 from labspec.model import Container, GpuRequest, Host, Inventory, Lab, Mount
-from provisioner.class_report import build_report
-from provisioner.engine import CommandResult
-from provisioner.fleet import (
+from provisioner.engine.protocol import CommandResult
+from provisioner.engine.ssh import HostKeyError, SshTarget, fingerprint, verify_host_key
+from provisioner.report.class_report import build_report
+from provisioner.targets.file_sync import remote_lab
+from provisioner.targets.live_view import PlainView, print_summary
+from provisioner.targets.placement import gpus_needed, parse_nvidia_smi
+from provisioner.targets.runner import (
     HostContext,
     HostOutcome,
     HostSkipped,
@@ -28,10 +32,6 @@ from provisioner.fleet import (
     run_fleet,
     select_hosts,
 )
-from provisioner.live import PlainView, print_summary
-from provisioner.placement import gpus_needed, parse_nvidia_smi
-from provisioner.ssh import HostKeyError, SshTarget, fingerprint, verify_host_key
-from provisioner.sync import remote_lab
 
 
 class FakeEngine:
@@ -265,7 +265,7 @@ def test_plain_view_and_summary_name_the_failed_hosts() -> None:
 
 
 def test_after_ctrl_c_the_next_step_fails_once_so_cleanup_can_report() -> None:
-    from provisioner.fleet import FleetCancelled
+    from provisioner.targets.runner import FleetCancelled
 
     seen: list[str] = []
     ctx = HostContext(host=_hosts("a")[0], engine=FakeEngine("a"), _report=seen.append)

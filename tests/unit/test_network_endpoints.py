@@ -17,7 +17,7 @@ from labspec.model import (
     Port,
     Resources,
 )
-from provisioner.docker_engine import DockerEngine
+from provisioner.engine.docker_engine import DockerEngine
 
 
 class RecordingTransport:

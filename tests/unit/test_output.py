@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 
 from labspec.model import Lab
-from provisioner.instructions import print_instructions, render_instructions
-from provisioner.output import CallbackReporter, ConsoleReporter, Event, QuietReporter
+from provisioner.catalog.instructions import print_instructions, render_instructions
+from provisioner.lifecycle.progress import CallbackReporter, ConsoleReporter, Event, QuietReporter
 
 
 def test_plain_reporter_prints_one_line_per_resource_with_timing() -> None:

@@ -16,10 +16,10 @@ from labspec.model import (
     NetworkAttachment,
     Volume,
 )
-from provisioner import labels as L
-from provisioner.confighash import CONFIG_JSON, changed_fields, config_hash
-from provisioner.docker_engine import Observed
-from provisioner.plan import desired_state, make_plan
+from provisioner.engine import labels as L
+from provisioner.engine.docker_engine import Observed
+from provisioner.lifecycle.config_hash import CONFIG_JSON, changed_fields, config_hash
+from provisioner.lifecycle.planner import desired_state, make_plan
 
 IMAGE = "busybox:1.36"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from labspec.errors import EngineUnreachable
-from provisioner.docker_engine import ApiError, RawApi
+from provisioner.engine.docker_engine import ApiError, RawApi
 
 
 class Server:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.cli import main
+from provisioner.cli.main import main
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "specs"
 

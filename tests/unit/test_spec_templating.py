@@ -185,7 +185,7 @@ def test_validation_renders_the_instructions_too(
     [problem] = labspec.validate_path(spec)
     assert str(problem) == f"{tmp_path / 'README.md'}:3:1: $: template: 'prot' is undefined"
     monkeypatch.chdir(tmp_path)
-    from provisioner.cli import main
+    from provisioner.cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(["validate", "lab.yaml"])

@@ -1,0 +1,414 @@
+"""``labup test``: prove that a lab works, on a real engine, from a clean slate.
+
+The sequence (``TEST_STEPS``) runs in a throwaway copy of the lab folder, so a solution that
+writes files (a Dockerfile, a backup) never changes the lab itself:
+
+1. clean: what an earlier run may have left (the solution's cleanup script, ``down --volumes``);
+2. up: the lab's images, networks, volumes and containers;
+3. env checks: every ``stage: env`` check passes;
+4. task checks fail: every ``stage: task`` check fails before the solution (one that passes
+   tests nothing: an error of the lab), run once without waiting;
+5. solution: the lab's reference solution runs on the host (script or argv steps), with the
+   lab copy as working directory and ``LABUP_LAB``, ``LABUP_INSTANCE``, ``DOCKER_HOST``,
+   ``LABUP_LAB_PATH``, ``LABUP_CLI`` and ``LABUP_PARAM_<NAME>`` in its environment;
+6. all checks: env and task checks all pass;
+7. replace: containers named by ``volume`` checks are recreated and those checks run again
+   (data written before the replacement must still be there);
+8. down: the solution's ``cleanup.sh`` (beside the solution script, optional) and
+   ``down --volumes``, always, even after a failure;
+9. leftovers: nothing carrying the lab instance's labels remains on the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labspec.errors import LabupError
+from labspec.model import Lab
+from provisioner.engine import labels as L
+
+if TYPE_CHECKING:
+    from provisioner.engine.docker_engine import DockerEngine
+    from provisioner.lifecycle.progress import Reporter
+
+TEST_STEPS = (
+    "clean",
+    "up",
+    "env checks",
+    "task checks fail",
+    "solution",
+    "all checks",
+    "replace",
+    "down",
+    "leftovers",
+)
+CLEANUP_SCRIPT = "cleanup.sh"
+SOLUTION_TIMEOUT = 300.0
+_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".git")
+
+Say = Callable[[str], None]
+
+
+class SelfTestFailed(LabupError):
+    """``labup test`` found problems; carries the result for the report and ``--json``."""
+
+    def __init__(self, result: SelfTestResult) -> None:
+        self.result = result
+        listed = "\n".join(f"  - {p}" for p in result.problems)
+        super().__init__(f"{result.lab}: self-test FAILED\n{listed}")
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "seconds": round(self.seconds, 2),
+                "detail": self.detail}
+
+
+@dataclass
+class SelfTestResult:
+    lab: str
+    title: str
+    instance: str
+    steps: list[Step] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    runs: dict[str, Any] = field(default_factory=dict)  # step name -> CheckRun
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(s.ok for s in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab,
+            "title": self.title,
+            "instance": self.instance,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 2),
+            "steps": [s.as_dict() for s in self.steps],
+            "problems": list(self.problems),
+            "checks": {name: run.to_dict() for name, run in self.runs.items()},
+        }
+
+
+class _StepFailed(Exception):
+    """Ends the sequence early: the rest of it cannot mean anything."""
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def run_selftest(
+    engine: DockerEngine,
+    lab_path: Path,
+    *,
+    params: Mapping[str, str] | None = None,
+    instance: str = L.DEFAULT_INSTANCE,
+    reporter: Reporter,
+    say: Say = lambda text: None,
+    keep_workspace: bool = False,
+    allow_unsafe: bool = False,
+) -> SelfTestResult:
+    """Run ``TEST_STEPS`` for the lab whose spec is ``lab_path``; never raises for a lab that
+    fails its test (the result says why), only for bad input (an invalid spec)."""
+    from labspec import load_lab
+
+    original = load_lab(lab_path, params=params, instance=instance, allow_unsafe=allow_unsafe)
+    result = SelfTestResult(original.key, original.title, instance)
+    t0 = time.monotonic()
+    with _workspace(original, keep=keep_workspace, say=say) as folder:
+        spec = folder / original.path.relative_to(original.folder)
+        lab = load_lab(spec, params=params, instance=instance, allow_unsafe=allow_unsafe)
+        runner = _Runner(engine, lab, instance, reporter, say, result)
+        runner.run()
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+@contextmanager
+def _workspace(lab: Lab, *, keep: bool, say: Say) -> Iterator[Path]:
+    """A copy of the lab folder in a temporary directory (binds and builds use the copy)."""
+    base = Path(tempfile.mkdtemp(prefix=f"labup-test-{lab.key}-"))
+    folder = base / lab.folder.name
+    shutil.copytree(lab.folder, folder, symlinks=True, ignore=_COPY_IGNORE)
+    try:
+        yield folder
+    finally:
+        if keep:
+            say(f"workspace kept: {folder}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+class _Runner:
+    def __init__(
+        self,
+        engine: DockerEngine,
+        lab: Lab,
+        instance: str,
+        reporter: Reporter,
+        say: Say,
+        result: SelfTestResult,
+    ) -> None:
+        self.engine = engine
+        self.lab = lab
+        self.instance = instance
+        self.reporter = reporter
+        self.say = say
+        self.result = result
+
+    # -- the sequence ------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self.step("clean", self.clean)
+            self.step("up", self.up)
+            self.step("env checks", self.env_checks)
+            self.step("task checks fail", self.task_checks_fail)
+            self.step("solution", self.solution)
+            self.step("all checks", self.all_checks)
+            self.step("replace", self.replace)
+        except _StepFailed:
+            pass
+        except KeyboardInterrupt:
+            self.result.problems.append("interrupted")
+            raise
+        finally:
+            self.step("down", self.down, stop=False)
+            self.step("leftovers", self.leftovers, stop=False)
+
+    def step(self, name: str, action: Callable[[], str], *, stop: bool = True) -> None:
+        self.say(f"== {name}")
+        start = time.monotonic()
+        before = len(self.result.problems)
+        try:
+            detail = action()
+        except LabupError as err:
+            self.result.problems.append(f"{name}: {err}")
+            detail = err.message
+        ok = len(self.result.problems) == before
+        took = time.monotonic() - start
+        self.result.steps.append(Step(name, ok, took, detail))
+        self.say(f"   {'ok' if ok else 'FAILED'} ({took:.1f}s){': ' + detail if detail else ''}")
+        if not ok and stop:
+            raise _StepFailed(name)
+
+    # -- steps -------------------------------------------------------------------------
+    def clean(self) -> str:
+        self.cleanup_script(quiet=True)
+        from provisioner.lifecycle.verbs import down
+
+        removed = down(self.engine, self.lab.key, self.instance, volumes=True,
+                       reporter=self.reporter)
+        count = len(removed.removed)
+        return f"removed {count} leftover resources" if count else "nothing left from before"
+
+    def up(self) -> str:
+        from provisioner.lifecycle.verbs import up
+
+        outcome = up(self.engine, self.lab, instance=self.instance, reporter=self.reporter,
+                     checks=False)
+        return "nothing to create" if outcome.noop else f"ready in {outcome.seconds:.1f}s"
+
+    def env_checks(self) -> str:
+        run = self.checks("env checks", ("env",))
+        for r in run.results:
+            if not r.ok:
+                self.result.problems.append(f"env check {r.id} failed: {r.message}")
+        return f"{len(run.results)} env checks"
+
+    def task_checks_fail(self) -> str:
+        no_wait = dataclasses.replace(
+            self.lab, checks=tuple(dataclasses.replace(c, wait=0.0) for c in self.lab.checks)
+        )
+        run = self.checks("task checks fail", ("task",), lab=no_wait)
+        passing = [r for r in run.results if r.status == "pass"]
+        for r in passing:
+            self.result.problems.append(
+                f"task check {r.id} passes before the solution ran, so it tests nothing "
+                f"({r.message})"
+            )
+        if not run.results:
+            self.result.problems.append("the lab has no task checks: nothing grades the learner")
+        return f"{len(run.results) - len(passing)}/{len(run.results)} fail as they should"
+
+    def solution(self) -> str:
+        solution = self.lab.solution
+        if solution is None or (solution.script is None and not solution.steps):
+            self.result.problems.append("the lab has no solution: nothing proves its task checks")
+            return "none"
+        commands: list[list[str]] = []
+        if solution.script is not None:
+            commands.append(_script_argv(solution.script))
+        commands.extend(list(step) for step in solution.steps)
+        for argv in commands:
+            proc = self.host_command(argv, timeout=SOLUTION_TIMEOUT)
+            if proc.returncode != 0:
+                tail = "\n      ".join((proc.stdout or "").strip().splitlines()[-15:])
+                self.result.problems.append(
+                    f"solution `{' '.join(argv)}` exited {proc.returncode}:\n      {tail}"
+                )
+                return f"failed: {argv[0]}"
+        return f"{len(commands)} command{'s' if len(commands) != 1 else ''}"
+
+    def all_checks(self) -> str:
+        run = self.checks("all checks", ("env", "task"))
+        for r in run.results:
+            if not r.ok:
+                hint = f" (hint: {r.hint})" if r.hint else ""
+                self.result.problems.append(
+                    f"{r.stage} check {r.id} fails after the solution: {r.message}{hint}"
+                )
+        passed = sum(1 for r in run.results if r.status == "pass")
+        skipped = sum(1 for r in run.results if r.status == "skipped")
+        extra = f", {skipped} skipped" if skipped else ""
+        return f"{passed}/{len(run.results)} pass{extra}, score {run.score:g}/{run.total:g}"
+
+    def replace(self) -> str:
+        volume_checks = [c for c in self.lab.checks if c.type == "volume"]
+        keys = sorted({str(c.spec["container"]) for c in volume_checks if c.spec.get("container")})
+        if not keys:
+            return "no volume checks"
+        for key in keys:
+            self.engine.remove_container(L.resource_name(self.lab.key, self.instance, key))
+        from provisioner.lifecycle.verbs import up
+
+        up(self.engine, self.lab, instance=self.instance, reporter=self.reporter, checks=False)
+        from provisioner.checks import run_checks
+
+        run = run_checks(self.engine, self.lab, instance=self.instance,
+                         only=[c.id for c in volume_checks])
+        self.result.runs["replace"] = run
+        for r in run.results:
+            if not r.ok:
+                self.result.problems.append(
+                    f"volume check {r.id} fails after its container was replaced: {r.message}"
+                )
+        return f"recreated {', '.join(keys)}; {len(run.results)} volume checks again"
+
+    def down(self) -> str:
+        self.cleanup_script(quiet=False)
+        from provisioner.lifecycle.verbs import down
+
+        down(self.engine, self.lab.key, self.instance, volumes=True, reporter=self.reporter)
+        return ""
+
+    def leftovers(self) -> str:
+        selector = L.selector(self.lab.key, self.instance)
+        left: list[str] = []
+        for kind in ("container", "network", "volume"):
+            for item in self.engine.list_resources(kind, selector):
+                left.append(f"{kind} {item.name}")
+                if kind == "container":
+                    self.engine.remove_container(item.name)
+                elif kind == "network":
+                    self.engine.remove_network(item.name)
+                else:
+                    self.engine.remove_volume(item.name)
+        if left:
+            self.result.problems.append(
+                "left on the engine after down (now removed): " + ", ".join(left)
+            )
+            return f"{len(left)} left behind"
+        return "nothing left"
+
+    # -- helpers -----------------------------------------------------------------------
+    def checks(self, name: str, stages: tuple[str, ...], *, lab: Lab | None = None) -> Any:
+        from provisioner.checks import run_checks
+
+        run = run_checks(self.engine, lab or self.lab, instance=self.instance, stages=stages)
+        self.result.runs[name] = run
+        for r in run.results:
+            self.say(f"   {r.status:7} {r.id}: {r.message}")
+        return run
+
+    def cleanup_script(self, *, quiet: bool) -> None:
+        script = self.cleanup_path()
+        if script is None:
+            return
+        proc = self.host_command(_script_argv(script), timeout=120.0)
+        if proc.returncode != 0 and not quiet:
+            tail = (proc.stdout or "").strip().splitlines()[-5:]
+            self.result.problems.append(
+                f"{script.name} exited {proc.returncode}: " + " / ".join(tail)
+            )
+
+    def cleanup_path(self) -> Path | None:
+        solution = self.lab.solution
+        folder = (
+            solution.script.parent
+            if solution is not None and solution.script is not None
+            else self.lab.folder / "solution"
+        )
+        script = folder / CLEANUP_SCRIPT
+        return script if script.is_file() else None
+
+    def host_command(self, argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+        self.say(f"   $ {' '.join(argv)}")
+        try:
+            proc = subprocess.run(
+                argv,
+                cwd=self.lab.folder,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout if isinstance(e.stdout, str) else ""
+            return subprocess.CompletedProcess(argv, 124, out + f"\n(timed out after {timeout:g}s)")
+        except OSError as e:
+            return subprocess.CompletedProcess(argv, 127, f"cannot run {argv[0]}: {e}")
+        for line in (proc.stdout or "").splitlines()[-40:]:
+            self.say(f"     {line}")
+        return proc
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            LABUP_LAB=self.lab.key,
+            LABUP_INSTANCE=self.instance,
+            LABUP_LAB_PATH=str(self.lab.path),
+            LABUP_CLI=labup_cli(),
+            DOCKER_HOST=self.engine.url,
+        )
+        for name, value in self.lab.values.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            env[f"LABUP_PARAM_{name.upper()}"] = text
+        return env
+
+
+def _script_argv(script: Path) -> list[str]:
+    if script.suffix == ".py":
+        return [sys.executable, str(script)]
+    if script.suffix == ".sh" or not os.access(script, os.X_OK):
+        return ["sh", str(script)]
+    return [str(script)]
+
+
+def labup_cli() -> str:
+    """The ``labup`` command of this installation, for solutions that call it."""
+    beside = Path(sys.executable).parent / "labup"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("labup") or "labup"

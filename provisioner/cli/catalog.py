@@ -1,0 +1,329 @@
+"""Catalog commands: ``labup list``, ``labup show N``, ``labup test N|PATH`` and
+``labup images prepare [N...] [--offline]`` / ``labup images list``.
+
+Progress goes to stderr; stdout carries the table, the instructions, or with ``--json`` one
+JSON document (documented in docs/catalog.md and docs/offline-images.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from provisioner.cli import options as opt
+from provisioner.cli.options import parse_sets
+
+if TYPE_CHECKING:
+    from labspec.model import Lab
+
+DEFAULT_INSTANCE = "default"
+
+OFFLINE = typer.Option(
+    False, "--offline", help="Build missing images locally from Debian packages (no registry)."
+)
+FORCE = typer.Option(False, "--force", help="Rebuild images that labup built offline before.")
+MIRROR = typer.Option(
+    None, "--mirror", help="Debian mirror for debootstrap (default: $LABUP_DEBIAN_MIRROR)."
+)
+KEEP_WORKSPACE = typer.Option(
+    False, "--keep-workspace", help="Keep the temporary copy of the lab folder the test ran in."
+)
+LABS_ARG = typer.Argument(None, help="Lab numbers, folders or spec files (default: every lab).")
+
+
+
+
+def err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain, aligned text table (the same on a terminal and in a pipe)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+# -- catalog ---------------------------------------------------------------------------------
+
+
+def catalog_labs() -> list[Lab]:
+    """Every lab of the catalog, loaded with its defaults."""
+    from labspec import load_lab
+    from labspec.catalog import SPEC_FILENAME, catalog_folders
+
+    return [load_lab(folder / SPEC_FILENAME) for folder in catalog_folders()]
+
+
+def lab_needs(lab: Lab) -> list[str]:
+    """What a lab needs besides an engine: host tools, base images, an optional GPU."""
+    from provisioner.offline.base_images import images_for_lab
+
+    needs = list(lab.requires)
+    needs += images_for_lab(lab)
+    if any(c.gpus is not None for c in lab.containers) and "gpu" not in needs:
+        optional = all(c.gpus.optional for c in lab.containers if c.gpus is not None)
+        needs.append("gpu (optional)" if optional else "gpu")
+    return needs
+
+
+def lab_summary(lab: Lab) -> dict[str, Any]:
+    return {
+        "id": lab.id,
+        "key": lab.key,
+        "name": lab.name,
+        "title": lab.title,
+        "description": " ".join(lab.description.split()),
+        "folder": str(lab.folder),
+        "needs": lab_needs(lab),
+        "checks": {
+            "env": sum(1 for c in lab.checks if c.stage == "env"),
+            "task": sum(1 for c in lab.checks if c.stage == "task"),
+        },
+        "params": {p.name: p.default for p in lab.params},
+    }
+
+
+def load_one(ref: str, sets: list[str] | None, instance: str, *, workspace: bool = False) -> Lab:
+    from labspec import load_lab
+    from labspec.catalog import resolve_lab_path
+
+    path = resolve_lab_path(ref, workspace=workspace)
+    return load_lab(path, params=parse_sets(sets), instance=instance)
+
+
+# -- images ----------------------------------------------------------------------------------
+
+
+_FINAL_WORDS = ("failed", "imported", "built", "present", "cached")
+
+
+def _progress_printer() -> Any:
+    """Progress lines on stderr: every line in a pipe, the latest step per image on a tty."""
+    last: dict[str, str] = {}
+    tty = sys.stderr.isatty()
+
+    def show(ref: str, message: str) -> None:
+        if last.get(ref) == message:
+            return
+        last[ref] = message
+        if tty:
+            sys.stderr.write(f"\r\033[K{ref}: {message[:110]}")
+            if message.startswith(_FINAL_WORDS) or "importing" in message:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        else:
+            err(f"{ref}: {message}")
+
+    return show
+
+
+def prepare(
+    refs_from: list[str] | None,
+    *,
+    host: str | None,
+    offline: bool,
+    force: bool,
+    mirror: str | None,
+    json_out: bool,
+) -> int:
+    from provisioner.engine.connect import connect
+    from provisioner.offline.base_images import prepare_images, refs_for_labs
+
+    if refs_from:
+        labs = [load_one(ref, None, DEFAULT_INSTANCE) for ref in refs_from]
+    else:
+        labs = catalog_labs()
+    refs = refs_for_labs(labs)
+    engine = connect(host)
+    if not json_out:
+        which = ", ".join(lab.key for lab in labs) or "no labs"
+        err(f"images for {which}: {', '.join(refs) or 'none'}")
+    results = prepare_images(
+        engine.client,
+        refs,
+        offline=offline,
+        force=force,
+        mirror=mirror,
+        progress=_progress_printer() if not json_out else (lambda ref, message: None),
+    )
+    failed = [r for r in results if r.action == "failed"]
+    if json_out:
+        emit_json(
+            {
+                "ok": not failed,
+                "images": [
+                    {"ref": r.ref, "action": r.action, "seconds": round(r.seconds, 2),
+                     "offline": r.offline, "detail": r.detail}
+                    for r in results
+                ],
+            }
+        )
+    else:
+        rows = [[r.ref, r.action, f"{r.seconds:.1f}s", r.detail.splitlines()[0] if r.detail else ""]
+                for r in results]
+        print(table(rows, ["IMAGE", "RESULT", "TIME", "DETAIL"]))
+        for r in failed:
+            err(f"labup: {r.detail}")
+    return 1 if failed else 0
+
+
+def register(app: typer.Typer) -> None:
+    """Add list, show, test and the images group to the labup app."""
+
+    @app.command("list")
+    def list_cmd(json_out: bool = opt.JSON) -> None:
+        """List the course's labs: number, title, and what each needs."""
+        labs = catalog_labs()
+        if json_out:
+            emit_json({"labs": [lab_summary(lab) for lab in labs]})
+            return
+        rows = [
+            [str(lab.id if lab.id is not None else "-"), lab.title, ", ".join(lab_needs(lab))]
+            for lab in labs
+        ]
+        print(table(rows, ["LAB", "TITLE", "NEEDS"]))
+        err(f"{len(labs)} labs: `labup show N` for the instructions, `labup N` to start one")
+
+    @app.command("show")
+    def show_cmd(
+        lab: str = opt.LAB_ARG,
+        instance: str | None = opt.INSTANCE,
+        sets: list[str] | None = opt.SET,
+    ) -> None:
+        """Print a lab's instructions, rendered with its params."""
+        from provisioner.catalog.instructions import print_instructions
+
+        name = instance or DEFAULT_INSTANCE
+        the_lab = load_one(lab, sets, name, workspace=True)
+        if not print_instructions(the_lab, instance=name):
+            err(f"{the_lab.key} has no instructions")
+        err(f"lab folder: {the_lab.folder}")
+
+    @app.command("test")
+    def test_cmd(
+        lab: str = opt.LAB_ARG,
+        host: str | None = opt.HOST,
+        instance: str | None = opt.INSTANCE,
+        sets: list[str] | None = opt.SET,
+        json_out: bool = opt.JSON,
+        offline: bool = typer.Option(
+            False, "--offline", help="First build the lab's missing base images offline."
+        ),
+        keep_workspace: bool = KEEP_WORKSPACE,
+        allow_unsafe: bool = opt.ALLOW_UNSAFE,
+    ) -> None:
+        """Prove a lab: up, env checks pass, task checks fail, solution, all pass, down, clean."""
+        from labspec.catalog import resolve_lab_path
+        from provisioner.catalog.selftest import SelfTestFailed, run_selftest
+        from provisioner.engine.connect import connect
+        from provisioner.lifecycle.progress import ConsoleReporter, QuietReporter
+
+        path = resolve_lab_path(lab)
+        if offline:
+            code = prepare([str(path)], host=host, offline=True, force=False, mirror=None,
+                           json_out=False)
+            if code != 0:
+                raise typer.Exit(code)
+        engine = connect(host)
+        name = instance or DEFAULT_INSTANCE
+        reporter = QuietReporter() if json_out else ConsoleReporter()
+        result = run_selftest(
+            engine,
+            path,
+            params=parse_sets(sets),
+            instance=name,
+            reporter=reporter,
+            say=(lambda text: None) if json_out else err,
+            keep_workspace=keep_workspace,
+            allow_unsafe=allow_unsafe,
+        )
+        if json_out:
+            emit_json(result.as_dict())
+        else:
+            rows = [[s.name, "ok" if s.ok else "FAILED", f"{s.seconds:.1f}s", s.detail]
+                    for s in result.steps]
+            print(table(rows, ["STEP", "RESULT", "TIME", "DETAIL"]))
+            verdict = "PASSED" if result.ok else "FAILED"
+            print(f"{result.lab} ({result.title}): self-test {verdict} in {result.seconds:.1f}s")
+        if not result.ok:
+            if json_out:
+                raise typer.Exit(1)
+            raise SelfTestFailed(result)
+
+    images = typer.Typer(
+        name="images",
+        help="The images labs need: prepare them (pull, or build offline) and list them.",
+        no_args_is_help=True,
+    )
+
+    @images.command("prepare")
+    def images_prepare_cmd(
+        labs: list[str] | None = LABS_ARG,
+        host: str | None = opt.HOST,
+        offline: bool = OFFLINE,
+        force: bool = FORCE,
+        mirror: str | None = MIRROR,
+        json_out: bool = opt.JSON,
+    ) -> None:
+        """Make the images the labs need present: pull them, or with --offline build them."""
+        code = prepare(labs, host=host, offline=offline, force=force, mirror=mirror,
+                       json_out=json_out)
+        if code:
+            raise typer.Exit(code)
+
+    @images.command("list")
+    def images_list_cmd(host: str | None = opt.HOST, json_out: bool = opt.JSON) -> None:
+        """The images each lab needs, whether they are present, and which labup built offline."""
+        from provisioner.engine.connect import connect
+        from provisioner.offline.base_images import OFFLINE_LABEL, image_labels, recipe_for
+
+        engine = connect(host)
+        rows: list[dict[str, Any]] = []
+        for lab in catalog_labs():
+            from provisioner.offline.base_images import images_for_lab
+
+            for ref in images_for_lab(lab):
+                found = next((r for r in rows if r["ref"] == ref), None)
+                if found is not None:
+                    found["labs"].append(lab.key)
+                    continue
+                labels = image_labels(engine.client, ref)
+                rows.append(
+                    {
+                        "ref": ref,
+                        "labs": [lab.key],
+                        "present": labels is not None,
+                        "offline": bool(labels and labels.get(OFFLINE_LABEL) == "true"),
+                        "recipe": recipe_for(ref) is not None,
+                    }
+                )
+        if json_out:
+            emit_json({"images": rows})
+            return
+        shown = [
+            [
+                r["ref"],
+                ("present, built offline" if r["offline"] else "present") if r["present"]
+                else "MISSING",
+                "yes" if r["recipe"] else "no",
+                ", ".join(r["labs"]),
+            ]
+            for r in rows
+        ]
+        print(table(shown, ["IMAGE", "STATE", "OFFLINE RECIPE", "USED BY"]))
+        if any(not r["present"] for r in rows):
+            err("missing images: `labup images prepare` pulls them; add --offline to build them")
+
+    app.add_typer(images)

@@ -1,0 +1,438 @@
+"""Load a bundle's images into an engine, sending only what the engine lacks.
+
+For each image of the bundle the engine is asked first, by image ID:
+
+- present with every tag: nothing to send;
+- present under another tag (same ID): the tag is added, nothing sent;
+- absent: its config and layers go into ONE ``docker load`` stream, re-packed on the fly
+  from the bundle's members (a docker-save subset: ``manifest.json`` listing only these
+  images). Layers whose chain is already on the engine (because an image of the bundle
+  that shares them is present) are left out: the engine's loader reuses its own copy and
+  never opens their files. Engines using the containerd image store need every blob, so
+  they get all the layers of the images they lack.
+
+The bundle's checksums are verified before anything is sent. An interrupted stream is
+retried: the engine is asked again what it lacks, and only that is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labspec.errors import EngineError
+from provisioner.offline.bundle_format import IMAGES_PREFIX, Bundle, BundledImage, BundleError
+
+LoadProgress = Callable[[int, int], None]  # (bytes sent, bytes to send)
+BLOCK = 512
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load did on one engine."""
+
+    host: str
+    loaded: tuple[str, ...] = ()  # tags of the images whose data was sent
+    tagged: tuple[str, ...] = ()  # image already there by ID: only the tag was added
+    present: tuple[str, ...] = ()  # already there, same ID and tag
+    bytes_sent: int = 0  # bytes of the docker-load stream(s)
+    bytes_skipped: int = 0  # layer bytes left out because the engine already had them
+    seconds: float = 0.0
+    attempts: int = 0  # load streams started (0 when nothing was missing)
+    messages: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def sent_nothing(self) -> bool:
+        return self.bytes_sent == 0
+
+    def summary(self) -> str:
+        """One line for people: what was loaded, tagged, already there, and the bytes sent."""
+        parts = []
+        if self.loaded:
+            parts.append(f"loaded {', '.join(self.loaded)}")
+        if self.tagged:
+            parts.append(f"tagged {', '.join(self.tagged)}")
+        if self.present:
+            parts.append(f"{len(self.present)} already present")
+        sent = f"sent {self.bytes_sent / 1e6:.1f} MB" if self.bytes_sent else "sent nothing"
+        if self.bytes_skipped:
+            sent += f" (skipped {self.bytes_skipped / 1e6:.1f} MB of layers it had)"
+        return f"{'; '.join(parts) or 'nothing to load'}; {sent} in {self.seconds:.1f}s"
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """What a fleet run's ``--json`` shows for this host."""
+        return self.as_dict()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "loaded": list(self.loaded),
+            "tagged": list(self.tagged),
+            "present": list(self.present),
+            "bytes_sent": self.bytes_sent,
+            "bytes_skipped": self.bytes_skipped,
+            "seconds": round(self.seconds, 3),
+            "attempts": self.attempts,
+        }
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    present: tuple[str, ...]
+    tag: tuple[tuple[str, str], ...]  # (image id, tag to add)
+    load: tuple[BundledImage, ...]
+    present_chains: frozenset[str]  # layer chain IDs the engine has (from present images)
+
+
+def _api(client: Any) -> Any:
+    return getattr(client, "api", client)
+
+
+def _image_id(api: Any, ref: str) -> str | None:
+    import docker.errors
+    import requests
+
+    try:
+        return str(api.inspect_image(ref)["Id"])
+    except docker.errors.ImageNotFound:
+        return None
+    except docker.errors.APIError as e:
+        raise EngineError(f"cannot inspect image {ref}: {e.explanation or e}") from e
+    except (requests.exceptions.RequestException, OSError) as e:
+        raise EngineError(f"the engine stopped answering (inspecting {ref}): {e}") from e
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """``repo:tag`` -> (repo, tag); ``registry:5000/app`` -> (that, "latest")."""
+    repo, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return repo, tag
+
+
+def chain_ids(diff_ids: Sequence[str]) -> list[str]:
+    """Docker's layer chain IDs for a list of diff IDs (base first)."""
+    chains: list[str] = []
+    for diff in diff_ids:
+        if not chains:
+            chains.append(diff)
+        else:
+            chains.append("sha256:" + hashlib.sha256(f"{chains[-1]} {diff}".encode()).hexdigest())
+    return chains
+
+
+def _diff_ids(bundle: Bundle, image: BundledImage) -> list[str]:
+    data = b"".join(bundle.chunks(bundle.resolve(image.config)))
+    try:
+        return [str(d) for d in json.loads(data)["rootfs"]["diff_ids"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise BundleError(f"{bundle.path}: image config {image.config} is damaged ({e})") from e
+
+
+def plan_load(api: Any, bundle: Bundle) -> LoadPlan:
+    """Ask the engine which images of the bundle it has (by ID, then by tag)."""
+    present: list[str] = []
+    tag: list[tuple[str, str]] = []
+    load: list[BundledImage] = []
+    chains: set[str] = set()
+    for image in bundle.manifest.images:
+        if _image_id(api, image.id) is None:
+            load.append(image)
+            continue
+        chains.update(chain_ids(_diff_ids(bundle, image)))
+        for ref in image.tags:
+            if "@" in ref or _image_id(api, ref) == image.id:  # a digest cannot be a tag
+                present.append(ref)
+            else:
+                tag.append((image.id, ref))
+    return LoadPlan(tuple(present), tuple(tag), tuple(load), frozenset(chains))
+
+
+def _containerd_store(api: Any) -> bool:
+    try:
+        info = api.info()
+    except Exception:  # an engine that cannot say: send every layer, the safe choice
+        return True
+    status = info.get("DriverStatus") or []
+    return any("containerd.snapshotter" in str(v) for row in status for v in row)
+
+
+@dataclass(frozen=True)
+class _Part:
+    info: tarfile.TarInfo
+    source: str | bytes | None  # member name, literal bytes, or None (no data)
+
+    @property
+    def header(self) -> bytes:
+        return self.info.tobuf(format=tarfile.GNU_FORMAT, encoding="utf-8", errors="strict")
+
+    @property
+    def length(self) -> int:
+        size = self.info.size if self.info.isfile() else 0
+        return len(self.header) + size + (-size % BLOCK)
+
+
+def _subset_parts(
+    bundle: Bundle, images: Sequence[BundledImage], skip_chains: frozenset[str]
+) -> tuple[list[_Part], int]:
+    """The members of a docker-save tar holding ``images``; returns (parts, bytes skipped)."""
+    needed: dict[str, None] = {}
+    skipped_layers: set[str] = set()
+    for image in images:
+        needed.setdefault(image.config, None)
+        chains = chain_ids(_diff_ids(bundle, image)) if skip_chains else []
+        for i, layer in enumerate(image.layers):
+            if i < len(chains) and chains[i] in skip_chains:
+                skipped_layers.add(layer)
+            else:
+                needed.setdefault(layer, None)
+    skipped = sum(
+        bundle.manifest.members[bundle.resolve(n)].size for n in skipped_layers - set(needed)
+    )
+    entries = [dict(image.save_entry) for image in images]
+    manifest = json.dumps(entries).encode()
+    info = tarfile.TarInfo("manifest.json")
+    info.size, info.mode = len(manifest), 0o644
+    parts = [_Part(info, manifest)]
+    for name in needed:
+        member = bundle.manifest.members[name]
+        out_name = name.removeprefix(IMAGES_PREFIX)
+        info = tarfile.TarInfo(out_name)
+        info.mode = 0o644
+        if member.type == "symlink" and member.target in needed:
+            info.type = tarfile.SYMTYPE
+            info.linkname = posixpath.relpath(member.target, posixpath.dirname(name))
+            parts.append(_Part(info, None))
+            continue
+        real = bundle.resolve(name)  # a symlink whose target stays behind travels as a copy
+        info.size = bundle.manifest.members[real].size
+        parts.append(_Part(info, real))
+    return parts, skipped
+
+
+class _Counter:
+    def __init__(self, total: int, progress: LoadProgress | None) -> None:
+        self.total = total
+        self.sent = 0
+        self.progress = progress
+
+    def __call__(self, data: bytes) -> bytes:
+        self.sent += len(data)
+        if self.progress is not None:
+            self.progress(self.sent, self.total)
+        return data
+
+
+def _stream(bundle: Bundle, parts: Sequence[_Part], step: _Counter) -> Iterator[bytes]:
+    for part in parts:
+        yield step(part.header)
+        if isinstance(part.source, bytes):
+            yield step(part.source)
+        elif isinstance(part.source, str):
+            for chunk in bundle.chunks(part.source):
+                yield step(chunk)
+        size = part.info.size if part.info.isfile() else 0
+        if size % BLOCK:
+            yield step(b"\0" * (BLOCK - size % BLOCK))
+    yield step(b"\0" * (2 * BLOCK))
+
+
+def _send(api: Any, body: Iterator[bytes], timeout: float) -> list[str]:
+    """POST /images/load with a streamed body; returns the engine's messages."""
+    import docker.errors
+
+    try:
+        response = api._post(
+            api._url("/images/load"),
+            data=body,
+            params={"quiet": "1"},
+            headers={"Content-Type": "application/x-tar"},
+            stream=True,
+            timeout=timeout,
+        )
+        api._raise_for_status(response)
+    except docker.errors.APIError as e:
+        raise EngineError(f"docker load failed: {e.explanation or e}") from e
+    messages: list[str] = []
+    try:
+        for line in response.iter_lines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            if item.get("error"):
+                raise EngineError(f"docker load failed: {item['error']}")
+            text = str(item.get("stream", "")).strip()
+            if text:
+                messages.append(text)
+    finally:
+        response.close()
+    return messages
+
+
+def load_bundle_into(
+    client: Any,
+    bundle_path: str | Path,
+    *,
+    progress: LoadProgress | None = None,
+    host: str = "local",
+    verify: bool = True,
+    only_missing: bool = True,
+    attempts: int = 2,
+    timeout: float = 900.0,
+) -> LoadResult:
+    """Load the images of ``bundle_path`` that the engine of ``client`` lacks.
+
+    ``client`` is a docker SDK client (local socket or SSH). ``verify`` checks every
+    checksum of the bundle before anything is sent (pass False when the caller verified the
+    same file already, e.g. once for a whole fleet). ``only_missing=False`` sends every image
+    (the plain ``docker load`` of the whole bundle, for comparison). ``progress(sent, total)``
+    is called as the stream goes. A failed stream is retried up to ``attempts`` times in all,
+    each time sending only what is still missing. Raises :class:`BundleError` for a bad
+    bundle (before anything is sent) and :class:`EngineError` when the engine fails.
+    """
+    try:
+        return _load(
+            _api(client), Path(bundle_path), progress=progress, host=host, verify=verify,
+            only_missing=only_missing, attempts=attempts, timeout=timeout,
+        )
+    except EngineError as e:
+        if e.host is None:
+            raise EngineError(e.message, host=host, hint=e.hint) from e
+        raise
+
+
+def _load(
+    api: Any,
+    bundle_path: Path,
+    *,
+    progress: LoadProgress | None,
+    host: str,
+    verify: bool,
+    only_missing: bool,
+    attempts: int,
+    timeout: float,
+) -> LoadResult:
+    import requests
+
+    started = time.monotonic()
+    with Bundle.open(bundle_path) as bundle:
+        if verify:
+            bundle.verify()
+        plan = plan_load(api, bundle)
+        if not only_missing:
+            plan = LoadPlan((), (), bundle.manifest.images, frozenset())
+        for image_id, ref in plan.tag:
+            repo, tag = split_tag(ref)
+            try:
+                api.tag(image_id, repo, tag, force=True)
+            except Exception as e:
+                raise EngineError(f"cannot tag {image_id[:19]} as {ref}: {e}", host=host) from e
+        tagged = tuple(ref for _, ref in plan.tag)
+        loaded: list[str] = []
+        messages: list[str] = []
+        sent = skipped = tries = 0
+        todo = plan.load
+        use_skip = only_missing and bool(todo) and not _containerd_store(api)
+        chains = plan.present_chains
+        while todo:
+            tries += 1
+            parts, skipped = _subset_parts(bundle, todo, chains if use_skip else frozenset())
+            counter = _Counter(sum(p.length for p in parts) + 2 * BLOCK, progress)
+            try:
+                messages += _send(api, _stream(bundle, parts, counter), timeout)
+                sent += counter.sent
+            except (requests.exceptions.RequestException, OSError, EngineError) as e:
+                sent += counter.sent
+                if tries >= attempts:
+                    if isinstance(e, EngineError):
+                        raise EngineError(str(e), host=host) from e
+                    raise EngineError(
+                        f"loading images failed after {tries} attempt(s): {e}", host=host
+                    ) from e
+                messages.append(f"attempt {tries} failed ({e}); retrying what is missing")
+                fresh = plan_load(api, bundle)
+                todo, chains = fresh.load, fresh.present_chains
+                continue
+            still = [img for img in todo if _image_id(api, img.id) is None]
+            if still:
+                raise EngineError(
+                    "the engine did not keep "
+                    + ", ".join(t for img in still for t in img.tags)
+                    + " after docker load",
+                    host=host,
+                )
+            loaded += [t for img in todo for t in img.tags]
+            todo = ()
+    return LoadResult(
+        host=host,
+        loaded=tuple(loaded),
+        tagged=tagged,
+        present=plan.present,
+        bytes_sent=sent,
+        bytes_skipped=skipped,
+        seconds=time.monotonic() - started,
+        attempts=tries,
+        messages=tuple(messages),
+    )
+
+
+# -- fleet delivery -----------------------------------------------------------------------------
+
+
+def host_progress(ctx: Any) -> LoadProgress:
+    """A progress callback showing ``loading [####------]  40% 1.2/3.0 MB`` as the host's
+    current step in a fleet's live view (``ctx`` is a fleet HostContext), a few times a second."""
+    state = {"shown": -1, "at": 0.0}
+    lock = threading.Lock()
+
+    def show(sent: int, total: int) -> None:
+        pct = int(100 * sent / total) if total else 100
+        now = time.monotonic()
+        with lock:
+            if pct == state["shown"] or (now - state["at"] < 0.2 and pct < 100):
+                return
+            state["shown"], state["at"] = pct, now
+        bar = "#" * (pct // 10) + "-" * (10 - pct // 10)
+        ctx.step(f"loading [{bar}] {pct:3d}% {sent / 1e6:.1f}/{total / 1e6:.1f} MB")
+
+    return show
+
+
+def load_for_host(ctx: Any, bundle_path: str | Path, *, only_missing: bool = True) -> LoadResult:
+    """The fleet step: load what this host's engine lacks over its one SSH connection, with
+    progress on its live line. The bundle must have been verified once beforehand."""
+    ctx.step("comparing image IDs")
+    result = load_bundle_into(
+        getattr(ctx.engine, "client", ctx.engine),
+        bundle_path,
+        host=ctx.host.name,
+        verify=False,
+        only_missing=only_missing,
+        progress=host_progress(ctx),
+    )
+    ctx.data["bundle"] = result
+    ctx.step(f"bundle: {result.summary()}")
+    return result
+
+
+def with_bundle(action: Callable[[Any], Any], bundle_path: str | Path) -> Callable[[Any], Any]:
+    """Wrap a fleet action (e.g. the one of ``up``) so each host first receives the images it
+    lacks from the bundle. Verifies the bundle's checksums now, once for the whole fleet, so a
+    corrupt or truncated bundle is refused before any host is contacted."""
+    with Bundle.open(bundle_path) as bundle:
+        bundle.verify()
+
+    def action_with_bundle(ctx: Any) -> Any:
+        load_for_host(ctx, bundle_path)
+        return action(ctx)
+
+    return action_with_bundle

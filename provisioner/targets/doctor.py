@@ -1,0 +1,301 @@
+"""``labup doctor``: is this engine (or every host of a classroom) ready for a lab?
+
+It looks and never changes anything: the engine answers and its version, free disk where the
+engine keeps its data, the images the lab needs (present, built from the lab folder, or
+pullable: asked of the registry through the engine without pulling), GPUs (``nvidia-smi`` over
+SSH) and an nvidia runtime, and the host ports the lab publishes (free, or taken by whom).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from labspec.errors import LabupError
+from labspec.model import Lab
+from provisioner.engine import labels as L
+from provisioner.engine.protocol import Engine
+from provisioner.targets.placement import GpuProbe, gpus_needed, probe_gpus
+
+Level = Literal["ok", "warn", "fail", "info"]
+LOW_DISK = 2 * 1024**3  # below this much free space: a warning
+MIN_API = "1.41"
+
+
+@dataclass(frozen=True)
+class Finding:
+    item: str  # engine / disk / image X / gpu / runtime / port N
+    level: Level
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"item": self.item, "level": self.level, "detail": self.detail}
+
+
+@dataclass
+class DoctorReport:
+    host: str
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, item: str, level: Level, detail: str) -> None:
+        self.findings.append(Finding(item, level, detail))
+
+    @property
+    def ok(self) -> bool:
+        return all(f.level != "fail" for f in self.findings)
+
+    def summary(self) -> str:
+        bad = [f.item for f in self.findings if f.level == "fail"]
+        warn = [f.item for f in self.findings if f.level == "warn"]
+        if bad:
+            return "problems: " + ", ".join(bad)
+        if warn:
+            return "ready, with warnings: " + ", ".join(warn)
+        return "ready"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "ok": self.ok,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def diagnose(
+    engine: Engine,
+    lab: Lab | None = None,
+    *,
+    ssh: Any | None = None,
+    instance: str = L.DEFAULT_INSTANCE,
+    inventory_gpus: int | None = None,
+) -> DoctorReport:
+    """Everything doctor checks, on one engine. ``ssh`` is the host's SSH session, if remote."""
+    report = DoctorReport(engine.host_label)
+    try:
+        info = engine.info()
+    except LabupError as e:
+        report.add("engine", "fail", f"no answer: {e.message}")
+        return report
+    version = str(info.get("ServerVersion", "?"))
+    api = _api_version(engine)
+    report.add("engine", "ok", f"Docker {version} (API {api}) at {engine.url}")
+    _disk(report, info, ssh)
+    _gpus(report, info, ssh, lab, inventory_gpus)
+    if lab is not None:
+        _images(report, engine, lab)
+        _ports(report, engine, lab, instance, ssh)
+    return report
+
+
+def _api_version(engine: Engine) -> str:
+    client = getattr(engine, "client", None)
+    api = getattr(client, "api", None)
+    return str(getattr(api, "api_version", None) or getattr(engine, "api_version", "?"))
+
+
+def _disk(report: DoctorReport, info: dict[str, Any], ssh: Any | None) -> None:
+    root = str(info.get("DockerRootDir") or "/var/lib/docker")
+    free: int | None = None
+    if ssh is not None:
+        try:
+            res = ssh.run(["df", "-Pk", root], timeout=15)
+        except LabupError as e:
+            report.add("disk", "warn", f"cannot read free space of {root}: {e.message}")
+            return
+        lines = res.stdout.strip().splitlines()
+        if res.rc == 0 and len(lines) >= 2 and len(lines[-1].split()) >= 4:
+            free = int(lines[-1].split()[3]) * 1024
+        else:
+            report.add("disk", "warn", f"df {root} failed: {(res.stderr or res.stdout).strip()}")
+            return
+    else:
+        import shutil
+
+        try:
+            free = shutil.disk_usage(root if Path(root).exists() else "/").free
+        except OSError as e:
+            report.add("disk", "warn", f"cannot read free space of {root}: {e}")
+            return
+    level: Level = "warn" if free < LOW_DISK else "ok"
+    report.add("disk", level, f"{_human(free)} free at {root}")
+
+
+def _gpus(
+    report: DoctorReport,
+    info: dict[str, Any],
+    ssh: Any | None,
+    lab: Lab | None,
+    inventory_gpus: int | None,
+) -> None:
+    need = gpus_needed(lab) if lab is not None else 0
+    wants_any = lab is not None and any(c.gpus is not None for c in lab.containers)
+    found: GpuProbe = (
+        GpuProbe(inventory_gpus, source="inventory")
+        if inventory_gpus is not None
+        else probe_gpus(ssh)
+    )
+    if found.count >= max(need, 1):
+        report.add("gpu", "ok", found.text())
+    elif need:
+        report.add("gpu", "fail", f"the lab needs {need} GPU(s); {found.text()}")
+    else:
+        report.add("gpu", "warn" if wants_any else "info", found.text())
+    runtimes = sorted((info.get("Runtimes") or {}).keys())
+    has_nvidia = "nvidia" in runtimes
+    text = f"runtimes: {', '.join(runtimes) or 'none listed'}"
+    if has_nvidia:
+        report.add("runtime", "ok", text)
+    elif need:
+        report.add("runtime", "fail", f"no nvidia runtime ({text})")
+    else:
+        report.add("runtime", "warn" if wants_any or found.count else "info",
+                   f"no nvidia runtime ({text})")
+
+
+def _images(report: DoctorReport, engine: Engine, lab: Lab) -> None:
+    seen: set[str] = set()
+    for image in lab.images:
+        seen.add(image.ref)
+        _image(report, engine, image.ref, built=image.build is not None)
+    for c in lab.containers:
+        if c.image not in seen:
+            seen.add(c.image)
+            _image(report, engine, c.image, built=False)
+
+
+def _image(report: DoctorReport, engine: Engine, ref: str, *, built: bool) -> None:
+    item = f"image {ref}"
+    try:
+        present = engine.inspect_image(ref)
+    except LabupError as e:
+        report.add(item, "fail", e.message)
+        return
+    if present is not None:
+        size = present.get("Size")
+        report.add(item, "ok", "present" + (f" ({_human(size)})" if size else ""))
+        return
+    if built:
+        report.add(item, "ok", "missing; up builds it from the lab folder")
+        return
+    api = getattr(getattr(engine, "client", None), "api", None)
+    if api is None:
+        report.add(item, "warn", "missing; cannot ask the registry from here")
+        return
+    try:
+        api.inspect_distribution(ref)
+    except Exception as e:  # the SDK's APIError carries the registry's own words
+        said = str(getattr(e, "explanation", "") or e).strip().splitlines()
+        report.add(
+            item, "fail",
+            f"missing and not pullable: {said[-1] if said else type(e).__name__}; "
+            "build or load it (see the offline bundles)",
+        )
+        return
+    report.add(item, "ok", "missing; pullable (up pulls it)")
+
+
+def _ports(
+    report: DoctorReport, engine: Engine, lab: Lab, instance: str, ssh: Any | None
+) -> None:
+    wanted = [(c.name, p, p.host) for c in lab.containers for p in c.ports if p.host is not None]
+    if not wanted:
+        return
+    ours = {L.resource_name(lab.key, instance, c.name) for c in lab.containers}
+    taken = _engine_ports(engine, ours)
+    listening = _listening_remote(ssh) if ssh is not None else None
+    for cname, port, number in wanted:
+        item = f"port {port.host_ip}:{number}/{port.protocol}"
+        owner = taken.get((number, port.protocol))
+        if owner:
+            report.add(item, "fail", f"published by container {owner} (for {cname})")
+        elif listening is not None and port.protocol == "tcp" and number in listening:
+            report.add(item, "fail", f"something on the host listens on {number} (for {cname})")
+        elif listening is None and port.protocol == "tcp" and not _bindable(port.host_ip, number):
+            report.add(item, "fail", f"in use on this machine (for {cname})")
+        else:
+            report.add(item, "ok", f"free (for {cname})")
+
+
+def _engine_ports(engine: Engine, ours: set[str]) -> dict[tuple[int, str], str]:
+    api = getattr(getattr(engine, "client", None), "api", None)
+    if api is None:
+        return {}
+    found: dict[tuple[int, str], str] = {}
+    try:
+        containers = api.containers(all=False)
+    except Exception:  # doctor reports what it can; the engine line already says it answers
+        return {}
+    for c in containers:
+        name = (c.get("Names") or ["?"])[0].lstrip("/")
+        if name in ours:
+            continue
+        for p in c.get("Ports") or []:
+            if p.get("PublicPort"):
+                found[(int(p["PublicPort"]), str(p.get("Type", "tcp")))] = name
+    return found
+
+
+def _listening_remote(ssh: Any) -> set[int] | None:
+    """TCP ports listening on the remote host (from /proc/net/tcp{,6}); None when unknown."""
+    try:
+        res = ssh.run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], timeout=15)
+    except LabupError:
+        return None
+    if res.rc not in (0, 1) or not res.stdout:
+        return None
+    ports: set[int] = set()
+    for line in res.stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _bindable(host_ip: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host_ip or "0.0.0.0", port))  # noqa: S104 - a bind test, closed at once
+        except OSError:
+            return False
+    return True
+
+
+def render_table(reports: Sequence[DoctorReport], *, stream: Any = None) -> None:
+    """One table: host, item, level, detail (rich on a terminal, plain text otherwise)."""
+    import sys
+
+    out = stream or sys.stdout
+    rows = [(r.host, f.item, f.level, f.detail) for r in reports for f in r.findings]
+    if out.isatty():
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title="labup doctor")
+        for col in ("host", "item", "result", "detail"):
+            table.add_column(col)
+        colors = {"ok": "green", "warn": "yellow", "fail": "red", "info": "dim"}
+        for host, item, level, detail in rows:
+            mark = f"[{colors[level]}]{level}[/]"
+            table.add_row(escape(host), escape(item), mark, escape(detail))
+        Console(file=out).print(table)
+    else:
+        hw = max([4, *(len(r[0]) for r in rows)])
+        iw = max([4, *(len(r[1]) for r in rows)])
+        print(f"{'host':<{hw}}  {'item':<{iw}}  result  detail", file=out)
+        for host, item, level, detail in rows:
+            print(f"{host:<{hw}}  {item:<{iw}}  {level:<6}  {detail}", file=out)
+    bad = [r.host for r in reports if not r.ok]
+    print(("not ready: " + ", ".join(bad)) if bad else "all ready", file=out)

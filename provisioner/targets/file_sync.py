@@ -1,0 +1,250 @@
+"""Copy the lab files that bind mounts need to a per-lab folder on a remote host, over SFTP.
+
+Only what changed is sent: the remote folder keeps a manifest (``.labup-manifest.json``: per
+file its SHA-256, size and remote mtime). A file is uploaded when its local hash differs from
+the manifest's, or when the remote copy's size or mtime no longer match (someone edited it on
+the host). Files the manifest lists that the lab no longer has are removed; nothing else on the
+host is touched. Uploads go to a temporary name and are renamed into place.
+
+Build contexts are not copied: images are built through the Engine API, which streams the
+context from this machine over the same SSH connection.
+
+:func:`remote_lab` returns the copy of the :class:`Lab` whose ``folder`` and bind sources point
+at the remote folder, which is what the provisioner must realize on that host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import posixpath
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from labspec.errors import EngineError
+from labspec.model import Lab, Mount
+
+MANIFEST = ".labup-manifest.json"
+DEFAULT_BASE = "~/.labup"
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    remote_folder: str
+    uploaded: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+    bytes_sent: int
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.uploaded)} file(s) sent ({self.bytes_sent} bytes), "
+            f"{len(self.unchanged)} unchanged, {len(self.removed)} removed"
+        )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def bind_sources(lab: Lab) -> list[Path]:
+    """The bind mount sources inside the lab folder (files or folders), absolute, sorted."""
+    found: set[Path] = set()
+    for c in lab.containers:
+        for m in c.mounts:
+            if m.type == "bind" and m.source:
+                src = Path(m.source)
+                if _inside(src, lab.folder):
+                    found.add(src)
+    return sorted(found)
+
+
+def files_to_send(lab: Lab) -> dict[str, Path]:
+    """Relative POSIX path -> local file, for every regular file the binds need."""
+    wanted: dict[str, Path] = {}
+    for src in bind_sources(lab):
+        if src.is_file():
+            candidates: Iterable[Path] = (src,)
+        elif src.is_dir():
+            candidates = (p for p in sorted(src.rglob("*")) if p.is_file())
+        else:
+            continue  # missing locally: the provisioner reports it
+        for path in candidates:
+            rel = path.relative_to(lab.folder).as_posix()
+            wanted[rel] = path
+    return wanted
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def remote_folder_for(sftp: Any, lab: Lab, instance: str, base: str | None = None) -> str:
+    """``<base>/labs/<lab key>-<instance>`` with ``~`` resolved to the login's home."""
+    root = base or DEFAULT_BASE
+    if root == "~" or root.startswith("~/"):
+        home = sftp.normalize(".")
+        root = posixpath.join(home, root[2:]) if root != "~" else home
+    return posixpath.join(root, "labs", f"{lab.key}-{instance}")
+
+
+def sync_lab(
+    sftp: Any, lab: Lab, *, instance: str, base: str | None = None, host: str | None = None
+) -> SyncResult:
+    """Make the remote folder hold exactly the lab's bind files; send only what changed."""
+    remote = remote_folder_for(sftp, lab, instance, base)
+    try:
+        return _sync(sftp, lab, remote)
+    except OSError as e:
+        raise EngineError(
+            f"copying lab files to {remote} over SFTP failed: {e}", host=host
+        ) from e
+
+
+def _sync(sftp: Any, lab: Lab, remote: str) -> SyncResult:
+    _makedirs(sftp, remote)
+    manifest_path = posixpath.join(remote, MANIFEST)
+    old = _read_manifest(sftp, manifest_path)
+    wanted = files_to_send(lab)
+    new: dict[str, dict[str, Any]] = {}
+    uploaded: list[str] = []
+    unchanged: list[str] = []
+    sent = 0
+    made_dirs: set[str] = {remote}
+    for rel, local in wanted.items():
+        digest = sha256_file(local)
+        target = posixpath.join(remote, rel)
+        entry = old.get(rel)
+        attrs = _stat(sftp, target)
+        if (
+            entry is not None
+            and attrs is not None
+            and entry.get("sha256") == digest
+            and entry.get("size") == attrs.st_size
+            and entry.get("mtime") == attrs.st_mtime
+        ):
+            new[rel] = entry
+            unchanged.append(rel)
+            continue
+        parent = posixpath.dirname(target)
+        if parent not in made_dirs:
+            _makedirs(sftp, parent)
+            made_dirs.add(parent)
+        tmp = target + ".labup-tmp"
+        sftp.put(str(local), tmp)
+        sftp.chmod(tmp, stat.S_IMODE(local.stat().st_mode))
+        sftp.posix_rename(tmp, target)
+        after = sftp.stat(target)
+        new[rel] = {"sha256": digest, "size": after.st_size, "mtime": after.st_mtime}
+        uploaded.append(rel)
+        sent += local.stat().st_size
+    removed: list[str] = []
+    for rel in sorted(set(old) - set(wanted)):
+        with contextlib.suppress(FileNotFoundError):
+            sftp.remove(posixpath.join(remote, rel))
+        removed.append(rel)
+    if uploaded or removed or old.keys() != new.keys():
+        _write_manifest(sftp, manifest_path, new)
+    return SyncResult(remote, tuple(uploaded), tuple(unchanged), tuple(removed), sent)
+
+
+def _stat(sftp: Any, path: str) -> Any:
+    try:
+        return sftp.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _makedirs(sftp: Any, path: str) -> None:
+    parts = PurePosixPath(path).parts
+    current = ""
+    for part in parts:
+        current = posixpath.join(current, part) if current else part
+        if current == "/":
+            continue
+        attrs = _stat(sftp, current)
+        if attrs is None:
+            sftp.mkdir(current)
+        elif not stat.S_ISDIR(attrs.st_mode or 0):
+            raise NotADirectoryError(f"{current} exists and is not a folder")
+
+
+def _read_manifest(sftp: Any, path: str) -> dict[str, dict[str, Any]]:
+    try:
+        with sftp.open(path, "r") as fh:
+            doc = json.loads(fh.read().decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (ValueError, UnicodeDecodeError):
+        return {}  # a damaged manifest means: send everything again
+    files = doc.get("files") if isinstance(doc, dict) else None
+    return {str(k): dict(v) for k, v in files.items()} if isinstance(files, dict) else {}
+
+
+def _write_manifest(sftp: Any, path: str, files: dict[str, dict[str, Any]]) -> None:
+    tmp = path + ".labup-tmp"
+    with sftp.open(tmp, "w") as fh:
+        fh.write(json.dumps({"version": 1, "files": files}, indent=1, sort_keys=True))
+    sftp.posix_rename(tmp, path)
+
+
+def remote_lab(lab: Lab, remote_folder: str, *, move_folder: bool = True) -> Lab:
+    """A copy of ``lab`` whose bind sources inside its folder point at ``remote_folder``, and
+    its ``folder`` too unless ``move_folder=False`` (checks that read lab files locally, such as
+    the dockerfile lint, keep the local folder)."""
+    remote = Path(remote_folder)
+
+    def move(m: Mount) -> Mount:
+        if m.type != "bind" or not m.source or not _inside(Path(m.source), lab.folder):
+            return m
+        rel = Path(m.source).relative_to(lab.folder)
+        return dataclasses.replace(m, source=str(remote / rel))
+
+    containers = tuple(
+        dataclasses.replace(c, mounts=tuple(move(m) for m in c.mounts)) for c in lab.containers
+    )
+    if not move_folder:
+        return dataclasses.replace(lab, containers=containers)
+    return dataclasses.replace(lab, folder=remote, containers=containers)
+
+
+def prepare_for_engine(
+    engine: Any,
+    lab: Lab,
+    *,
+    instance: str,
+    base: str | None = None,
+    reporter: Any = None,
+    copy: bool = True,
+) -> Lab:
+    """For an engine over SSH: copy the bind files (unless ``copy=False``, for ``plan``) and
+    return the lab as that host must see it. Any other engine: the lab unchanged.
+    (``labup up/reset/plan --host ssh://...`` use this; fleets go through fleet_actions.)"""
+    from provisioner.engine.ssh import ssh_session_of
+
+    if not str(getattr(engine, "url", "")).startswith("ssh://") or not bind_sources(lab):
+        return lab
+    session = ssh_session_of(getattr(engine, "client", None))
+    if session is None:
+        return lab
+    sftp = session.sftp()
+    if not copy:
+        return remote_lab(lab, remote_folder_for(sftp, lab, instance, base))
+    result = sync_lab(sftp, lab, instance=instance, base=base,
+                      host=getattr(engine, "host_label", None))
+    if reporter is not None:
+        reporter.info(f"lab files on {session.target.label}: {result.summary()}")
+    return remote_lab(lab, result.remote_folder)
