@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from labspec.errors import UserInputError
+from labspec.errors import SpecError, UserInputError
 from labspec.resources import is_packaged, labs_dir, workspace_dir
 
 SPEC_FILENAME = "lab.yaml"
@@ -87,3 +87,21 @@ def learner_copy(folder: Path) -> Path:
             hint="set LABUP_WORKSPACE to a folder you can write to",
         ) from e
     return dest
+
+
+def spec_key(path: Path) -> str:
+    """The key of the lab whose spec is ``path`` (``lab5``, or its name), read from the spec's
+    top level without rendering it: ``down`` and ``status`` need only this."""
+    from labspec.loader import load_file
+    from labspec.model import lab_key
+
+    doc, problems = load_file(path)
+    if problems:
+        raise SpecError(problems)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    lab_id, name = data.get("id"), data.get("name")
+    if isinstance(lab_id, int) and not isinstance(lab_id, bool):
+        return lab_key(lab_id, str(name or ""))
+    if isinstance(name, str) and name:
+        return name
+    raise UserInputError(f"{path}: the spec has neither an id nor a name")

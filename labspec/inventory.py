@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from labspec import validate
+from labspec.document import Document, JsonPath
 from labspec.errors import Problem, SpecError
-from labspec.loader import Document, JsonPath, load_file
+from labspec.loader import load_file
 from labspec.model import Host, Inventory
 
 _CONNECTION = ("address", "user", "port")

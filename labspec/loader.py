@@ -16,136 +16,20 @@ Python otherwise) and converts it itself:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import yaml
-from yaml.composer import Composer
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.parser import Parser
-from yaml.reader import Reader
-from yaml.resolver import BaseResolver
-from yaml.scanner import Scanner
 
+from labspec.document import Document, JsonPath, Mark, format_path
 from labspec.errors import Problem, SpecError
-
-PathKey = str | int
-JsonPath = tuple[PathKey, ...]
+from labspec.yaml_compose import MAX_DEPTH, _compose
+from labspec.yaml_compose import TAG as _TAG
 
 MAX_BYTES = 2 * 1024 * 1024  # a spec is a few KB; anything this big is a mistake
 MAX_NODES = 50_000  # values after alias expansion (a 100-container lab has ~5,000)
-MAX_DEPTH = 64  # nesting of mappings and sequences
 
-_TAG = "tag:yaml.org,2002:"
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-def format_path(path: JsonPath) -> str:
-    """``("containers", "web", "ports", 0)`` -> ``$.containers.web.ports[0]``."""
-    out = "$"
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENT.match(part):
-            out += f".{part}"
-        else:
-            out += "[" + repr(part) + "]"
-    return out
-
-
-class Mark(NamedTuple):
-    """A 1-based line and column in the file."""
-
-    line: int
-    column: int
-
-
-@dataclass
-class Document:
-    """A YAML document as plain values, with the position of every value and key."""
-
-    file: str  # how problems name the file
-    data: Any
-    values: dict[JsonPath, Mark] = field(default_factory=dict)
-    keys: dict[JsonPath, Mark] = field(default_factory=dict)
-
-    def where(self, path: JsonPath, *, key: bool = False) -> Mark:
-        """Where the value at ``path`` (or, with ``key``, its key) was written; the nearest
-        located ancestor for values that have no node of their own (rendered templates)."""
-        if key and path in self.keys:
-            return self.keys[path]
-        probe = path
-        while probe:
-            if probe in self.values:
-                return self.values[probe]
-            probe = probe[:-1]
-        return self.values.get((), Mark(0, 0))
-
-    def problem(
-        self, path: JsonPath, message: str, *, hint: str | None = None, key: bool = False
-    ) -> Problem:
-        mark = self.where(path, key=key)
-        return Problem(self.file, mark.line, mark.column, format_path(path), message, hint)
-
-
-class _Resolver(BaseResolver):
-    """Implicit tags: YAML 1.2 core booleans and nulls, ints and floats without base 60."""
-
-
-_Resolver.add_implicit_resolver(
-    _TAG + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_Resolver.add_implicit_resolver(
-    _TAG + "int",
-    re.compile(
-        r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
-    ),
-    list("-+0123456789"),
-)
-_Resolver.add_implicit_resolver(
-    _TAG + "float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-_Resolver.add_implicit_resolver(_TAG + "merge", re.compile(r"^(?:<<)$"), ["<"])
-_Resolver.add_implicit_resolver(
-    _TAG + "null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-)
-
-
-class _PyComposer(Reader, Scanner, Parser, Composer, _Resolver):
-    """Pure-Python composer: slower, but its error messages name the offending character."""
-
-    def __init__(self, stream: str) -> None:
-        Reader.__init__(self, stream)
-        Scanner.__init__(self)
-        Parser.__init__(self)
-        Composer.__init__(self)
-        _Resolver.__init__(self)
-
-
-try:
-    from yaml.cyaml import CParser  # type: ignore[attr-defined]
-
-    class _CComposer(CParser, _Resolver):
-        """libyaml composer: about ten times faster; used first, re-run in Python on error."""
-
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            _Resolver.__init__(self)
-
-    _FAST: type[Any] | None = _CComposer
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _FAST = None
 
 
 def read_text(path: Path, display: str) -> str:
@@ -240,82 +124,6 @@ def load_file(path: str | Path) -> tuple[Document, list[Problem]]:
     """:func:`parse` a file, naming it as the user gave it."""
     display = str(path)
     return parse(read_text(Path(path), display), display)
-
-
-def _compose(text: str, display: str) -> Node | None:
-    if _FAST is not None:
-        fast = _FAST(text)
-        try:
-            node: Node | None = fast.get_single_node()
-            return node
-        except yaml.YAMLError:
-            pass  # re-run below: the pure-Python messages are clearer
-        except RecursionError:
-            pass
-        finally:
-            fast.dispose()
-    try:
-        node = _PyComposer(text).get_single_node()
-    except yaml.MarkedYAMLError as e:
-        raise SpecError([_syntax_problem(e, text, display)]) from None
-    except yaml.reader.ReaderError as e:
-        line, column = _line_col(text, e.position)
-        char = e.character if isinstance(e.character, str) else chr(e.character)
-        raise SpecError(
-            [
-                Problem(
-                    display,
-                    line,
-                    column,
-                    "$",
-                    f"character U+{ord(char):04X} is not allowed in YAML text",
-                    "remove the control character (often pasted from a terminal or a PDF)",
-                )
-            ]
-        ) from None
-    except yaml.YAMLError as e:  # pragma: no cover - every PyYAML error is one of the above
-        raise SpecError([Problem(display, 0, 0, "$", f"YAML error: {e}")]) from None
-    except RecursionError:
-        raise SpecError(
-            [Problem(display, 0, 0, "$", f"nesting deeper than {MAX_DEPTH} levels")]
-        ) from None
-    return node
-
-
-def _syntax_problem(e: yaml.MarkedYAMLError, text: str, display: str) -> Problem:
-    mark = e.problem_mark or e.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-    problem = (e.problem or "syntax error").replace("'\\t'", "tab")
-    message = f"YAML syntax: {problem}"
-    if e.context:
-        message += f" ({e.context}"
-        if e.context_mark is not None and e.context_mark is not mark:
-            message += f" at line {e.context_mark.line + 1}"
-        message += ")"
-    hint = None
-    lines = text.splitlines()
-    nearby = [n for n in (line - 1, line - 2) if 0 <= n < len(lines)]
-    for n in nearby:
-        indent = lines[n][: len(lines[n]) - len(lines[n].lstrip(" \t"))]
-        if "\t" in indent:
-            message = "YAML syntax: a tab is used for indentation"
-            line, column = n + 1, indent.index("\t") + 1
-            hint = "YAML indents with spaces only: replace the tab with spaces"
-            break
-    else:
-        if "'\\t'" in (e.problem or "") or "tab" in problem:
-            hint = "YAML indents with spaces only: replace the tab with spaces"
-        elif "mapping values are not allowed" in problem:
-            hint = "quote values that contain ': ', or check the indentation of this line"
-        elif "could not find expected ':'" in problem or "expected <block end>" in problem:
-            hint = "check the indentation: items of one mapping or list line up"
-    return Problem(display, line, column, "$", message, hint)
-
-
-def _line_col(text: str, position: int) -> tuple[int, int]:
-    line = text.count("\n", 0, position) + 1
-    column = position - (text.rfind("\n", 0, position) + 1) + 1
-    return line, column
 
 
 def _kind(value: Any) -> str:

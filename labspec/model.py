@@ -17,6 +17,11 @@ ParamType = Literal["string", "integer", "boolean", "enum"]
 ParamValue = str | int | bool
 
 
+def lab_key(lab_id: int | None, name: str) -> str:
+    """The one rule for a lab's key (resource names, labels): ``lab5``, or the slug."""
+    return f"lab{lab_id}" if lab_id is not None else name
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -192,13 +197,13 @@ class Lab:
     # host tools the lab needs besides the engine, e.g. "docker-compose"
     requires: tuple[str, ...] = ()
     # Containers the learner creates (named like the lab's own, ``lab1-web``): checks may name
-    # them; ``up`` does not create them. Added by the catalog work (issue 6).
+    # them; ``up`` does not create them.
     learner_containers: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """The short name used in resource names and labels: ``lab5`` or the slug."""
-        return f"lab{self.id}" if self.id is not None else self.name
+        return lab_key(self.id, self.name)
 
     def container(self, name: str) -> Container:
         for c in self.containers:

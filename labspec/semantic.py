@@ -1,7 +1,7 @@
 """Rules the schema cannot express, reported in the same located format.
 
 They run on the built :class:`~labspec.model.Lab` (every value already has its final type)
-and locate each problem through the :class:`~labspec.loader.Document` it came from:
+and locate each problem through the :class:`~labspec.document.Document` it came from:
 
 - references resolve: images, networks, volumes, containers (depends_on, checks), check ids;
 - no cycles: depends_on and check ``needs`` (the cycle is named: ``a -> b -> a``);
@@ -17,17 +17,17 @@ and locate each problem through the :class:`~labspec.loader.Document` it came fr
 from __future__ import annotations
 
 import contextlib
-import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from labspec.document import Document, JsonPath
 from labspec.errors import Problem
-from labspec.loader import Document, JsonPath
 from labspec.model import Container, Lab, Port
+from labspec.semantic_base import find_cycle, suggest
+from labspec.semantic_checks import CheckRules
 
 # The Docker distribution reference grammar (distribution/reference/regexp.go): an optional
 # domain (it has a dot or a port, or is localhost), lowercase path components, a tag, a digest.
@@ -104,69 +104,7 @@ def check_lab(lab: Lab, doc: Document, *, allow_unsafe: bool = False) -> list[Pr
     return sorted(rules.problems, key=lambda p: (p.line, p.column))
 
 
-def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """One cycle of a directed graph as ``[a, b, a]``, or None. Nodes in insertion order."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, ()):
-            if nxt not in graph:
-                continue
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
-
-
-def _suggest(name: str, valid: Iterable[str], what: str) -> str:
-    names = sorted(valid)
-    close = difflib.get_close_matches(name, names, n=1)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    return f"{what} of this lab: {', '.join(names)}" if names else f"this lab declares no {what}"
-
-
-class _Rules:
-    def __init__(self, lab: Lab, doc: Document, allow_unsafe: bool) -> None:
-        self.lab = lab
-        self.doc = doc
-        self.allow_unsafe = allow_unsafe
-        self.problems: list[Problem] = []
-        self.container_names = {c.name for c in lab.containers}
-        # checks may also name the containers the learner creates (issue 6)
-        self.checkable_containers = self.container_names | set(lab.learner_containers)
-        self.network_names = {n.name for n in lab.networks}
-        self.volume_names = {v.name for v in lab.volumes}
-
-    def add(self, path: JsonPath, message: str, hint: str | None = None, key: bool = False) -> None:
-        self.problems.append(self.doc.problem(path, message, hint=hint, key=key))
-
-    def raw(self, path: JsonPath) -> Any:
-        value: Any = self.doc.data
-        for part in path:
-            if isinstance(value, dict) and isinstance(part, str):
-                value = value.get(part)
-            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
-                value = value[part]
-            else:
-                return None
-        return value
-
+class _Rules(CheckRules):
     # -- images -------------------------------------------------------------------
     def images(self) -> None:
         for image in self.lab.images:
@@ -246,7 +184,7 @@ class _Rules:
         if c.image_key is None and not valid_image_reference(c.image):
             hint = _REF_HINT
             if self.lab.images:
-                hint = _suggest(c.image, (i.name for i in self.lab.images), "images")
+                hint = suggest(c.image, (i.name for i in self.lab.images), "images")
             self.add(
                 (*path, "image"),
                 f"{c.image!r} is neither an images key nor an image reference",
@@ -296,7 +234,7 @@ class _Rules:
                 self.add(
                     where,
                     f"unknown network {att.network!r}",
-                    _suggest(att.network, self.network_names, "networks"),
+                    suggest(att.network, self.network_names, "networks"),
                     key=not isinstance(where[-1], int),
                 )
                 continue
@@ -332,7 +270,7 @@ class _Rules:
                 self.add(
                     (*where, "source"),
                     f"unknown volume {mount.source!r}",
-                    _suggest(str(mount.source), self.volume_names, "volumes"),
+                    suggest(str(mount.source), self.volume_names, "volumes"),
                 )
             if mount.type == "bind" and mount.source is not None:
                 self.bind((*where, "source"), mount.source)
@@ -361,9 +299,6 @@ class _Rules:
                 f"bind source {raw} does not exist in the lab folder",
                 "create it, or fix the path (relative to the lab folder)",
             )
-
-    def inside_folder(self, path: Path) -> bool:
-        return path == self.lab.folder or path.is_relative_to(self.lab.folder)
 
     def ports(self) -> None:
         taken: dict[tuple[int, str, str], tuple[str, str, int]] = {}
@@ -419,7 +354,7 @@ class _Rules:
                     self.add(
                         where,
                         f"unknown container {dep.container!r}",
-                        _suggest(dep.container, self.container_names, "containers"),
+                        suggest(dep.container, self.container_names, "containers"),
                         key=not isinstance(where[-1], int),
                     )
                 else:
@@ -432,89 +367,6 @@ class _Rules:
                 "no container can start first: remove one of these dependencies",
                 key=True,
             )
-
-    # -- checks ---------------------------------------------------------------------
-    def checks(self) -> None:
-        ids: dict[str, int] = {}
-        for i, check in enumerate(self.lab.checks):
-            if check.id in ids:
-                self.add(
-                    ("checks", i, "id"),
-                    f"duplicate check id {check.id!r} (also checks[{ids[check.id]}])",
-                )
-            ids.setdefault(check.id, i)
-        graph: dict[str, list[str]] = {}
-        for i, check in enumerate(self.lab.checks):
-            graph.setdefault(check.id, [])
-            for j, need in enumerate(check.needs):
-                where: JsonPath = ("checks", i, "needs", j)
-                if need == check.id:
-                    self.add(where, f"check {check.id!r} needs itself")
-                elif need not in ids:
-                    self.add(where, f"unknown check id {need!r}", _suggest(need, ids, "check ids"))
-                else:
-                    graph[check.id].append(need)
-            self.fields(check.type, check.spec, ("checks", i, check.type))
-        cycle = find_cycle(graph)
-        if cycle:
-            self.add(
-                ("checks", ids[cycle[0]], "needs"),
-                "needs cycle: " + " -> ".join(cycle),
-                "no check can run first: remove one of these needs",
-                key=True,
-            )
-
-    def fields(self, name: str, value: Any, path: JsonPath) -> None:
-        """Walk a check's type mapping: container names, volume names and regexes."""
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                if isinstance(item, str):
-                    self.field(str(key), item, (*path, key))
-                else:
-                    self.fields(str(key), item, (*path, key))
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                self.fields(name, item, (*path, i))
-
-    def field(self, key: str, value: str, path: JsonPath) -> None:
-        if key in ("container", "from") or (key == "to" and not any(ch in value for ch in ".:")):
-            if value not in self.checkable_containers:
-                self.add(
-                    path,
-                    f"unknown container {value!r}",
-                    _suggest(value, self.checkable_containers, "containers"),
-                )
-        elif key == "volume" and value not in self.volume_names:
-            self.add(
-                path, f"unknown volume {value!r}", _suggest(value, self.volume_names, "volumes")
-            )
-        elif key.endswith("regex"):
-            try:
-                re.compile(value)
-            except (re.error, OverflowError, RecursionError) as e:
-                self.add(
-                    path, f"{key} does not compile: {e}", "a Python regular expression (re module)"
-                )
-
-    # -- files ----------------------------------------------------------------------
-    def files(self) -> None:
-        if self.lab.instructions is not None:
-            self.file(("instructions",), self.lab.instructions, "instructions")
-        solution = self.lab.solution
-        if solution is not None and solution.script is not None:
-            where: JsonPath = (
-                ("solution", "script")
-                if isinstance(self.raw(("solution",)), dict)
-                else ("solution",)
-            )
-            self.file(where, solution.script, "solution script")
-
-    def file(self, path: JsonPath, file: Path, what: str) -> None:
-        if not self.inside_folder(file):
-            self.add(path, f"the {what} is outside the lab folder")
-        elif not file.is_file():
-            self.add(path, f"{what} {self.raw(path)} does not exist in the lab folder")
-
 
 _REF_HINT = (
     "an image reference is lowercase, like `busybox`, `python:3.11-slim` or `ghcr.io/org/app:1.0`"

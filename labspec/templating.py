@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from labspec.document import Document, JsonPath
 from labspec.errors import Problem, TemplateError, UserInputError
-from labspec.loader import Document, JsonPath
-from labspec.model import Lab, Param, ParamValue
+from labspec.model import Lab, Param, ParamValue, lab_key
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -249,7 +249,7 @@ def context(
     if host:
         host_ctx.update(host)
         host_ctx["vars"] = dict(host.get("vars") or {})
-    key = f"lab{lab_id}" if lab_id is not None else lab_name
+    key = lab_key(lab_id, lab_name)
     ctx: dict[str, Any] = dict(values)
     ctx.update(
         params=dict(values),

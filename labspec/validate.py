@@ -29,8 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labspec.document import Document, JsonPath
 from labspec.errors import Problem
-from labspec.loader import Document, JsonPath
 from labspec.resources import schemas_dir
 
 if TYPE_CHECKING:

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 import labspec
-from labspec.build import default_image_ref, parse_port
 from labspec.model import (
     BuildSpec,
     Dependency,
@@ -19,6 +18,7 @@ from labspec.model import (
     Resources,
     Solution,
 )
+from labspec.model_builder import default_image_ref, parse_port
 
 VALID = Path(__file__).resolve().parent.parent / "data" / "specs" / "valid"
 

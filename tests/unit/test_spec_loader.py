@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from labspec import loader
+from labspec.document import Mark, format_path
 from labspec.errors import SpecError
-from labspec.loader import Mark, format_path, parse
+from labspec.loader import parse
 
 
 def test_every_value_and_key_is_located() -> None:

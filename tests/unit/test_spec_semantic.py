@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import labspec
-from labspec.semantic import find_cycle, valid_image_reference
+from labspec.semantic import valid_image_reference
+from labspec.semantic_base import find_cycle
 
 HEAD = "apiVersion: labup/v1\nkind: Lab\nname: sem\ntitle: Semantic\n"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import labspec
+from labspec.document import Document, Mark
 from labspec.errors import TemplateError, UserInputError
-from labspec.loader import Document, Mark
 from labspec.model import Param
 from labspec.templating import context, render_tree, render_value, resolve_values
 
