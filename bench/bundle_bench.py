@@ -42,7 +42,9 @@ import labspec
 from labspec.model import Host
 from provisioner.offline.bundle_load import LoadResult, load_bundle_into
 from provisioner.offline.bundle_write import write_bundle
-from provisioner.targets.runner import HostContext, run_fleet, select_hosts
+from provisioner.targets.runner import Done, TargetContext, run_fleet
+from provisioner.targets.select import select_hosts
+from provisioner.targets.target import Target
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = Path("/tmp/labup-testhosts")
@@ -80,26 +82,32 @@ def build_on(client: Any, base: str, tag: str, token: str) -> None:
 def fleet_load(
     hosts: tuple[Host, ...], bundle: Path, only_missing: bool
 ) -> tuple[float, list[LoadResult]]:
-    def action(ctx: HostContext) -> LoadResult:
-        return load_bundle_into(getattr(ctx.engine, "client", ctx.engine), bundle,
-                                host=ctx.host.name, verify=False, only_missing=only_missing)
+    def action(ctx: TargetContext) -> Done[LoadResult]:
+        loaded = load_bundle_into(ctx.engine.sdk_client(), bundle, host=ctx.target.name,
+                                  verify=False, only_missing=only_missing)
+        return Done(loaded, loaded.summary())
 
     t0 = time.monotonic()
-    result = run_fleet(hosts, action, parallel=len(hosts))
+    result = run_fleet(targets(hosts), action, parallel=len(hosts))
     seconds = time.monotonic() - t0
     if result.failed:
         raise SystemExit(f"load failed: {[o.message for o in result.outcomes]}")
-    return seconds, [o.result for o in result.outcomes]
+    return seconds, [o.done.value for o in result.outcomes if o.done is not None]
+
+
+def targets(hosts: tuple[Host, ...]) -> tuple[Target, ...]:
+    return tuple(Target.from_host(h) for h in hosts)
 
 
 def remove_tags(hosts: tuple[Host, ...], tags: list[str]) -> None:
-    def action(ctx: HostContext) -> None:
-        client = ctx.engine.client  # type: ignore[attr-defined]
+    def action(ctx: TargetContext) -> Done[None]:
+        client = ctx.engine.sdk_client()
         for tag in tags:
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(tag, force=True)
+        return Done(None, "")
 
-    run_fleet(hosts, action, parallel=len(hosts))
+    run_fleet(targets(hosts), action, parallel=len(hosts))
 
 
 def main() -> None:

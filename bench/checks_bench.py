@@ -27,7 +27,8 @@ from typing import Any
 import labspec
 from provisioner.checks import run_checks
 from provisioner.engine.connect import connect
-from provisioner.engine.probe import close_sidecars, ensure_probe_image
+from provisioner.engine.probe import close_sidecars
+from provisioner.engine.probe_image import ensure_probe_image
 from provisioner.lifecycle.progress import QuietReporter
 from provisioner.lifecycle.verbs import down, up
 
@@ -146,7 +147,7 @@ def spec_text(name: str, image: str) -> str:
 
 
 def timed(engine: Any, lab: Any, **kw: Any) -> tuple[float, Any]:
-    close_sidecars(engine.client)
+    close_sidecars(engine.sdk_client())
     t0 = time.monotonic()
     run = run_checks(engine, lab, **kw)
     return time.monotonic() - t0, run
@@ -161,7 +162,7 @@ def main() -> int:
     assert len(CHECKS) == 40, len(CHECKS)
 
     engine = connect(None)
-    image = ensure_probe_image(engine.client)  # a busybox image that exists offline
+    image = ensure_probe_image(engine.sdk_client())  # a busybox image that exists offline
     name = f"ckbench-{uuid.uuid4().hex[:6]}"
     folder = Path(tempfile.mkdtemp(prefix="labup-checks-bench-"))
     (folder / "lab.yaml").write_text(spec_text(name, image))
@@ -185,7 +186,7 @@ def main() -> int:
             for n in args.parallel
         }
     finally:
-        close_sidecars(engine.client)
+        close_sidecars(engine.sdk_client())
         down(engine, lab.key, volumes=True, reporter=reporter)
         engine.close()
 

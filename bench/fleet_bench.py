@@ -33,9 +33,11 @@ from typing import Any
 
 import labspec
 from labspec.model import Host
-from provisioner.engine.ssh import docker_client_over_ssh
-from provisioner.targets.actions import down_action, up_action
+from provisioner.catalog.lab_source import LabKey, LabSource
+from provisioner.engine.ssh_docker import docker_client_over_ssh
+from provisioner.targets.actions import DownOptions, UpOptions, down_action, up_action
 from provisioner.targets.runner import FleetResult, run_fleet
+from provisioner.targets.target import Target
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("LABUP_TESTHOSTS_DIR", "/tmp/labup-testhosts"))
@@ -123,7 +125,8 @@ def write_lab(folder: Path) -> Path:
 
 
 def clean(hosts: list[Host]) -> None:
-    result = run_fleet(hosts, down_action(NAME, volumes=True), parallel=len(hosts))
+    result = run_fleet(targets(hosts), down_action(DownOptions(LabKey(NAME, True), volumes=True)),
+                       parallel=len(hosts))
     if result.failed:
         sys.exit(f"cleanup failed: {result.as_dict()}")
 
@@ -143,7 +146,7 @@ class PhaseView:
         marks = self.marks.setdefault(host, {})
         if text == "connected":
             marks.setdefault("connected", now)
-        elif text.startswith("lab files:"):
+        elif text.startswith("lab files"):
             marks.setdefault("files", now)
 
     def finished(self, outcome: Any) -> None:
@@ -157,11 +160,15 @@ class PhaseView:
         return {"connect": round(conn, 2), "spec+files": round(files, 2), "up": round(up, 2)}
 
 
-def socket_engine(host: Host) -> Any:
+def targets(hosts: list[Host]) -> tuple[Target, ...]:
+    return tuple(Target.from_host(h) for h in hosts)
+
+
+def socket_engine(target: Target) -> Any:
     """The host's engine through its unix socket on this machine: no SSH at all (baseline)."""
     from provisioner.engine.docker_engine import DockerEngine
 
-    return DockerEngine(url=f"unix://{STATE}/{host.name}/docker.sock", host_label=host.name)
+    return DockerEngine(url=f"unix://{STATE}/{target.name}/docker.sock", host_label=target.name)
 
 
 def timed_up(
@@ -169,8 +176,9 @@ def timed_up(
 ) -> tuple[float, dict[str, float]]:
     view = PhaseView()
     t0 = time.perf_counter()
-    result: FleetResult = run_fleet(hosts, up_action(spec, checks=False), parallel=len(hosts),
-                                    view=view, connector=socket_engine if direct else None)
+    action = up_action(UpOptions(LabSource(spec), checks=False))
+    result: FleetResult = run_fleet(targets(hosts), action, parallel=len(hosts), view=view,
+                                    connector=socket_engine if direct else None)
     seconds = time.perf_counter() - t0
     if result.failed:
         sys.exit(f"up failed: {json.dumps(result.as_dict(), indent=2)}")

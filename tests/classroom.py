@@ -75,7 +75,7 @@ class Classroom:
     def client(self, name: str) -> Any:
         """A cached docker client over SSH to a good host (closed at session end)."""
         if name not in self._clients:
-            from provisioner.engine.ssh import docker_client_over_ssh
+            from provisioner.engine.ssh_docker import docker_client_over_ssh
 
             h = self.host(name)
             self._clients[name] = docker_client_over_ssh(
@@ -170,3 +170,47 @@ def classroom() -> Iterator[Classroom]:
         yield room
     finally:
         room.close()
+
+
+# -- the runner's API in the words the fleet tests use ------------------------------------------
+
+
+def targets_of(hosts: Any) -> tuple[Any, ...]:
+    """Targets for hosts of the classroom (what -i makes of an inventory's hosts)."""
+    from provisioner.targets.target import Target
+
+    return tuple(Target.from_host(h) for h in hosts)
+
+
+def fleet(hosts: Any, action: Any, *, parallel: int = 10, view: Any = None) -> Any:
+    """run_fleet over classroom hosts."""
+    from provisioner.targets.runner import run_fleet
+
+    return run_fleet(targets_of(hosts), action, parallel=parallel, view=view)
+
+
+def up_on(spec: Path, **options: Any) -> Any:
+    """The up action for a spec file (UpOptions keywords: checks, refuse_no_gpu, reset...)."""
+    from provisioner.catalog.lab_source import LabSource
+    from provisioner.targets.actions import UpOptions, up_action
+
+    return up_action(UpOptions(LabSource(Path(spec)), **options))
+
+
+def down_on(key: str, **options: Any) -> Any:
+    from provisioner.catalog.lab_source import LabKey
+    from provisioner.targets.actions import DownOptions, down_action
+
+    return down_action(DownOptions(LabKey(key, True), **options))
+
+
+def status_on(key: str | None) -> Any:
+    from provisioner.catalog.lab_source import LabKey
+    from provisioner.targets.actions import StatusOptions, status_action
+
+    return status_action(StatusOptions(LabKey(key, True) if key else None))
+
+
+def connect_host(host: Host) -> Any:
+    """One engine over SSH for a classroom host, as the runner connects it."""
+    return targets_of([host])[0].connect()

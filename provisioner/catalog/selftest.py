@@ -1,7 +1,7 @@
 """``labup test``: prove that a lab works, on a real engine, from a clean slate.
 
-The sequence (``TEST_STEPS``) runs in a throwaway copy of the lab folder, so a solution that
-writes files (a Dockerfile, a backup) never changes the lab itself:
+The sequence (``TEST_STEPS``, data at the end of this module) runs in a throwaway copy of the
+lab folder, so a solution that writes files (a Dockerfile, a backup) never changes the lab:
 
 1. clean: what an earlier run may have left (the solution's cleanup script, ``down --volumes``);
 2. up: the lab's images, networks, volumes and containers;
@@ -28,9 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,20 +40,11 @@ from labspec.model import Lab
 from provisioner.engine import labels as L
 
 if TYPE_CHECKING:
-    from provisioner.engine.docker_engine import DockerEngine
+    from provisioner.catalog.lab_source import LabSource
+    from provisioner.checks.results import CheckRun
+    from provisioner.engine.protocol import Engine
     from provisioner.lifecycle.progress import Reporter
 
-TEST_STEPS = (
-    "clean",
-    "up",
-    "env checks",
-    "task checks fail",
-    "solution",
-    "all checks",
-    "replace",
-    "down",
-    "leftovers",
-)
 CLEANUP_SCRIPT = "cleanup.sh"
 SOLUTION_TIMEOUT = 300.0
 _COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".git")
@@ -88,7 +80,7 @@ class SelfTestResult:
     instance: str
     steps: list[Step] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    runs: dict[str, Any] = field(default_factory=dict)  # step name -> CheckRun
+    runs: dict[str, CheckRun] = field(default_factory=dict)  # step name -> its checks
     seconds: float = 0.0
 
     @property
@@ -116,27 +108,22 @@ class _StepFailed(Exception):
 
 
 def run_selftest(
-    engine: DockerEngine,
-    lab_path: Path,
+    engine: Engine,
+    source: LabSource,
     *,
-    params: Mapping[str, str] | None = None,
-    instance: str = L.DEFAULT_INSTANCE,
     reporter: Reporter,
     say: Say = lambda text: None,
     keep_workspace: bool = False,
-    allow_unsafe: bool = False,
 ) -> SelfTestResult:
-    """Run ``TEST_STEPS`` for the lab whose spec is ``lab_path``; never raises for a lab that
-    fails its test (the result says why), only for bad input (an invalid spec)."""
-    from labspec import load_lab
-
-    original = load_lab(lab_path, params=params, instance=instance, allow_unsafe=allow_unsafe)
-    result = SelfTestResult(original.key, original.title, instance)
+    """Run ``TEST_STEPS`` for the lab of ``source``; never raises for a lab that fails its test
+    (the result says why), only for bad input (an invalid spec)."""
+    original = source.load()
+    result = SelfTestResult(original.key, original.title, source.instance)
     t0 = time.monotonic()
     with _workspace(original, keep=keep_workspace, say=say) as folder:
         spec = folder / original.path.relative_to(original.folder)
-        lab = load_lab(spec, params=params, instance=instance, allow_unsafe=allow_unsafe)
-        runner = _Runner(engine, lab, instance, reporter, say, result)
+        lab = dataclasses.replace(source, path=spec).load()
+        runner = _Runner(engine, lab, source.instance, reporter, say, result)
         runner.run()
     result.seconds = time.monotonic() - t0
     return result
@@ -160,7 +147,7 @@ def _workspace(lab: Lab, *, keep: bool, say: Say) -> Iterator[Path]:
 class _Runner:
     def __init__(
         self,
-        engine: DockerEngine,
+        engine: Engine,
         lab: Lab,
         instance: str,
         reporter: Reporter,
@@ -177,21 +164,16 @@ class _Runner:
     # -- the sequence ------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self.step("clean", self.clean)
-            self.step("up", self.up)
-            self.step("env checks", self.env_checks)
-            self.step("task checks fail", self.task_checks_fail)
-            self.step("solution", self.solution)
-            self.step("all checks", self.all_checks)
-            self.step("replace", self.replace)
+            for name, action in TEST_STEPS[:-ALWAYS]:
+                self.step(name, partial(action, self))
         except _StepFailed:
             pass
         except KeyboardInterrupt:
             self.result.problems.append("interrupted")
             raise
         finally:
-            self.step("down", self.down, stop=False)
-            self.step("leftovers", self.leftovers, stop=False)
+            for name, action in TEST_STEPS[-ALWAYS:]:
+                self.step(name, partial(action, self), stop=False)
 
     def step(self, name: str, action: Callable[[], str], *, stop: bool = True) -> None:
         self.say(f"== {name}")
@@ -329,7 +311,7 @@ class _Runner:
         return "nothing left"
 
     # -- helpers -----------------------------------------------------------------------
-    def checks(self, name: str, stages: tuple[str, ...], *, lab: Lab | None = None) -> Any:
+    def checks(self, name: str, stages: tuple[str, ...], *, lab: Lab | None = None) -> CheckRun:
         from provisioner.checks import run_checks
 
         run = run_checks(self.engine, lab or self.lab, instance=self.instance, stages=stages)
@@ -396,6 +378,21 @@ class _Runner:
             text = str(value).lower() if isinstance(value, bool) else str(value)
             env[f"LABUP_PARAM_{name.upper()}"] = text
         return env
+
+
+# The sequence of ``labup test``, as data; the last ALWAYS steps run after a failure too.
+TEST_STEPS: tuple[tuple[str, Callable[[_Runner], str]], ...] = (
+    ("clean", _Runner.clean),
+    ("up", _Runner.up),
+    ("env checks", _Runner.env_checks),
+    ("task checks fail", _Runner.task_checks_fail),
+    ("solution", _Runner.solution),
+    ("all checks", _Runner.all_checks),
+    ("replace", _Runner.replace),
+    ("down", _Runner.down),
+    ("leftovers", _Runner.leftovers),
+)
+ALWAYS = 2
 
 
 def _script_argv(script: Path) -> list[str]:

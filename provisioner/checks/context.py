@@ -17,7 +17,7 @@ from labspec.model import Lab
 from provisioner.checks import netns
 from provisioner.checks.netns import Netns
 from provisioner.engine.labels import resource_name
-from provisioner.engine.protocol import CommandResult, Engine
+from provisioner.engine.protocol import CheckEngine, CommandResult
 
 # Exit codes of the probe's `timeout` wrapper and of a probe that ran out of time.
 TIMED_OUT_CODES = (124, 143)
@@ -30,7 +30,7 @@ class CheckError(LabupError):
 
 @dataclass(frozen=True)
 class CheckContext:
-    engine: Engine
+    engine: CheckEngine
     lab: Lab
     instance: str
     check_id: str
@@ -44,10 +44,7 @@ class CheckContext:
     @property
     def is_local(self) -> bool:
         """True when the engine runs on this machine, so "from the host" means 127.0.0.1 here."""
-        flag = getattr(self.engine, "is_local", None)
-        if isinstance(flag, bool):
-            return flag
-        return self.engine.host_label == "local"
+        return self.engine.is_local
 
     # -- inspections ---------------------------------------------------------------------
     def container(self, key: str) -> dict[str, Any]:

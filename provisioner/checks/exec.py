@@ -35,8 +35,7 @@ def check_exec(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
             f"`{shown}` exited {result.rc}, expected {want_rc}" + (f": {tail}" if tail else "")
         )
     facts = [f"exit {result.rc}"]
-    for stream in ("stdout", "stderr"):
-        text = getattr(result, stream)
+    for stream, text in (("stdout", result.stdout), ("stderr", result.stderr)):
         if f"{stream}_regex" in spec:
             pattern = regex(str(spec[f"{stream}_regex"]), f"{stream}_regex")
             if not pattern.search(text):

@@ -22,7 +22,7 @@ from provisioner.checks.context import CheckContext, shorten
 from provisioner.checks.registry import get_check
 from provisioner.checks.results import CheckResult, CheckRun, Outcome, failed
 from provisioner.engine.labels import DEFAULT_INSTANCE
-from provisioner.engine.protocol import Engine
+from provisioner.engine.protocol import CheckEngine
 
 FIRST_DELAY = 0.25
 MAX_DELAY = 2.0
@@ -49,7 +49,7 @@ def select_checks(
     return [c for c in lab.checks if c.id in wanted]
 
 
-def run_one(engine: Engine, lab: Lab, check: Check, *, instance: str) -> CheckResult:
+def run_one(engine: CheckEngine, lab: Lab, check: Check, *, instance: str) -> CheckResult:
     """Run one check with its retries; never raises for a failing check."""
     ctx = CheckContext(engine, lab, instance, check.id, check.timeout)
     start = time.monotonic()
@@ -106,7 +106,7 @@ def _not_run(check: Check, status: str, message: str) -> CheckResult:
 
 
 def run_checks(
-    engine: Engine,
+    engine: CheckEngine,
     lab: Lab,
     *,
     instance: str = DEFAULT_INSTANCE,
@@ -167,7 +167,7 @@ def _schedule(
     ids: set[str],
     running: dict[Future[CheckResult], str],
     pool: ThreadPoolExecutor,
-    engine: Engine,
+    engine: CheckEngine,
     lab: Lab,
     instance: str,
 ) -> None:

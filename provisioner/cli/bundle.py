@@ -15,7 +15,6 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from labspec.errors import UserInputError
 from labspec.model import Lab
 from provisioner.cli import options as opt
 
@@ -47,19 +46,6 @@ OUTPUT = typer.Option(..., "--output", "-o", help="The bundle file to write (a t
 IMAGE = typer.Option(
     None, "--image", help="Also include this image reference (repeatable).", metavar="REF"
 )
-LIMIT = typer.Option(
-    None, "--limit", "-l", help="With -i: only these hosts or groups (comma-separated or repeated)."
-)
-ONLY_FAILED = typer.Option(
-    False, "--only-failed", help="With -i: only the hosts that failed in the last fleet run."
-)
-PARALLEL = typer.Option(
-    None, "--parallel", min=1, max=64, help="Hosts loading at once (default: the inventory's)."
-)
-# For `labup up LAB -i room.yml --bundle course.tar` (provisioner.offline.bundle_load).
-BUNDLE = typer.Option(
-    None, "--bundle", help="Load the images each host lacks from this bundle first (no pulls)."
-)
 LABS_DIR = typer.Option(
     None, "--labs-dir", help="Also write the bundle's lab folders here (for LABUP_LABS_DIR)."
 )
@@ -84,16 +70,9 @@ def _emit_json(document: Any) -> None:
 
 
 def _load_labs(refs: list[str], sets: list[str] | None) -> list[Lab]:
-    import labspec
-    from labspec.catalog import resolve_lab_path
+    from provisioner.catalog.lab_source import LabSource
 
-    params: dict[str, str] = {}
-    for item in sets or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
-        params[name] = value
-    return [labspec.load_lab(resolve_lab_path(ref), params=params or None) for ref in refs]
+    return [LabSource.resolve(ref, sets=sets).load() for ref in refs]
 
 
 class _Bar:
@@ -153,7 +132,7 @@ def register(app: typer.Typer) -> None:
         try:
             with _Bar("writing") as bar:
                 manifest = write_bundle(
-                    engine.client,
+                    engine.sdk_client(),
                     loaded,
                     output,
                     images=image or [],
@@ -216,72 +195,35 @@ def register(app: typer.Typer) -> None:
         path: Path = BUNDLE_ARG,
         host: str | None = opt.HOST,
         inventory: Path | None = opt.INVENTORY,
-        limit: list[str] | None = LIMIT,
-        parallel: int | None = PARALLEL,
-        only_failed: bool = ONLY_FAILED,
+        limit: list[str] | None = opt.LIMIT,
+        parallel: int | None = opt.PARALLEL,
+        only_failed: bool = opt.ONLY_FAILED,
         all_images: bool = ALL_IMAGES,
         labs_dir: Path | None = LABS_DIR,
         json_out: bool = opt.JSON,
     ) -> None:
         """Load the images an engine lacks (compared by image ID) from a verified bundle."""
+        from provisioner.cli.run import choose, run
         from provisioner.offline.bundle_format import Bundle
+        from provisioner.offline.bundle_load import LoadResult
+        from provisioner.targets.bundle_action import BundleLoadOptions, bundle_load_action
 
+        where = opt.where(host, inventory, limit, only_failed, parallel)
         with Bundle.open(path) as bundle:  # refuse a bad bundle before touching any engine
             bundle.verify()
             if labs_dir is not None:
                 for folder in bundle.extract_labs(labs_dir):
                     print(f"lab files: {folder}", file=sys.stderr)
-        if inventory is not None:
-            if host:
-                raise UserInputError("give --host or --inventory, not both")
-            _load_fleet(path, inventory, limit, parallel, only_failed, all_images, json_out)
+        command = f"bundle load {path.name}"
+        targets = choose(where, command)
+        if targets is None:
             return
-        _load_one(path, host, all_images, json_out)
+        options = BundleLoadOptions(path, only_missing=not all_images)
+        result = run(targets, bundle_load_action(options), command=command, json_out=json_out)
+        if targets.fleet or json_out:
+            return
+        done = result.outcomes[0].done
+        assert done is not None and isinstance(done.value, LoadResult)
+        print(f"{done.value.host}: {done.value.summary()}")
 
     app.add_typer(bundle_app, name="bundle")
-
-
-def _load_one(path: Path, host: str | None, all_images: bool, json_out: bool) -> None:
-    from provisioner.engine.connect import connect
-    from provisioner.offline.bundle_load import load_bundle_into
-
-    engine = connect(host)
-    try:
-        with _Bar("loading") as bar:
-            result = load_bundle_into(
-                engine.client,
-                path,
-                host=engine.host_label,
-                verify=False,  # verified just before
-                only_missing=not all_images,
-                progress=lambda sent, total: bar.update(sent, total),
-            )
-    finally:
-        engine.close()
-    if json_out:
-        _emit_json(result.as_dict())
-        return
-    print(f"{result.host}: {result.summary()}")
-
-
-def _load_fleet(
-    path: Path,
-    inventory_path: Path,
-    limit: list[str] | None,
-    parallel: int | None,
-    only_failed: bool,
-    all_images: bool,
-    json_out: bool,
-) -> None:
-    from provisioner.cli.fleet import finish, run_on_inventory
-    from provisioner.offline.bundle_load import load_for_host
-    from provisioner.targets.runner import HostContext
-
-    def action(ctx: HostContext) -> Any:
-        return load_for_host(ctx, path, only_missing=not all_images)  # verified once, above
-
-    result = run_on_inventory(
-        f"bundle load {path.name}", inventory_path, action, limit=limit, parallel=parallel,
-        only_failed=only_failed, json_out=json_out,
-    )
-    finish(result)

@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from provisioner.cli import options as opt
-from provisioner.cli.options import parse_sets
 
 if TYPE_CHECKING:
     from labspec.model import Lab
-
-DEFAULT_INSTANCE = "default"
+    from provisioner.catalog.selftest import SelfTestResult
 
 OFFLINE = typer.Option(
     False, "--offline", help="Build missing images locally from Debian packages (no registry)."
@@ -60,15 +58,15 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 def catalog_labs() -> list[Lab]:
     """Every lab of the catalog, loaded with its defaults."""
-    from labspec import load_lab
     from labspec.catalog import SPEC_FILENAME, catalog_folders
+    from provisioner.catalog.lab_source import LabSource
 
-    return [load_lab(folder / SPEC_FILENAME) for folder in catalog_folders()]
+    return [LabSource(folder / SPEC_FILENAME).load() for folder in catalog_folders()]
 
 
 def lab_needs(lab: Lab) -> list[str]:
     """What a lab needs besides an engine: host tools, base images, an optional GPU."""
-    from provisioner.offline.base_images import images_for_lab
+    from provisioner.offline.recipes import images_for_lab
 
     needs = list(lab.requires)
     needs += images_for_lab(lab)
@@ -95,12 +93,12 @@ def lab_summary(lab: Lab) -> dict[str, Any]:
     }
 
 
-def load_one(ref: str, sets: list[str] | None, instance: str, *, workspace: bool = False) -> Lab:
-    from labspec import load_lab
-    from labspec.catalog import resolve_lab_path
+def load_one(
+    ref: str, sets: list[str] | None, instance: str | None, *, workspace: bool = False
+) -> Lab:
+    from provisioner.catalog.lab_source import LabSource
 
-    path = resolve_lab_path(ref, workspace=workspace)
-    return load_lab(path, params=parse_sets(sets), instance=instance)
+    return LabSource.resolve(ref, sets=sets, instance=instance, workspace=workspace).load()
 
 
 # -- images ----------------------------------------------------------------------------------
@@ -139,19 +137,17 @@ def prepare(
     json_out: bool,
 ) -> int:
     from provisioner.engine.connect import connect
-    from provisioner.offline.base_images import prepare_images, refs_for_labs
+    from provisioner.offline.base_images import prepare_images
+    from provisioner.offline.recipes import refs_for_labs
 
-    if refs_from:
-        labs = [load_one(ref, None, DEFAULT_INSTANCE) for ref in refs_from]
-    else:
-        labs = catalog_labs()
+    labs = [load_one(ref, None, None) for ref in refs_from] if refs_from else catalog_labs()
     refs = refs_for_labs(labs)
     engine = connect(host)
     if not json_out:
         which = ", ".join(lab.key for lab in labs) or "no labs"
         err(f"images for {which}: {', '.join(refs) or 'none'}")
     results = prepare_images(
-        engine.client,
+        engine.sdk_client(),
         refs,
         offline=offline,
         force=force,
@@ -177,6 +173,14 @@ def prepare(
         for r in failed:
             err(f"labup: {r.detail}")
     return 1 if failed else 0
+
+
+def _print_selftest(result: SelfTestResult) -> None:
+    rows = [[s.name, "ok" if s.ok else "FAILED", f"{s.seconds:.1f}s", s.detail]
+            for s in result.steps]
+    print(table(rows, ["STEP", "RESULT", "TIME", "DETAIL"]))
+    verdict = "PASSED" if result.ok else "FAILED"
+    print(f"{result.lab} ({result.title}): self-test {verdict} in {result.seconds:.1f}s")
 
 
 def register(app: typer.Typer) -> None:
@@ -205,9 +209,8 @@ def register(app: typer.Typer) -> None:
         """Print a lab's instructions, rendered with its params."""
         from provisioner.catalog.instructions import print_instructions
 
-        name = instance or DEFAULT_INSTANCE
-        the_lab = load_one(lab, sets, name, workspace=True)
-        if not print_instructions(the_lab, instance=name):
+        the_lab = load_one(lab, sets, instance, workspace=True)
+        if not print_instructions(the_lab, instance=instance):
             err(f"{the_lab.key} has no instructions")
         err(f"lab folder: {the_lab.folder}")
 
@@ -223,44 +226,43 @@ def register(app: typer.Typer) -> None:
         ),
         keep_workspace: bool = KEEP_WORKSPACE,
         allow_unsafe: bool = opt.ALLOW_UNSAFE,
+        inventory: str | None = opt.INVENTORY,
+        limit: list[str] | None = opt.LIMIT,
+        only_failed: bool = opt.ONLY_FAILED,
+        parallel: int | None = opt.PARALLEL,
     ) -> None:
-        """Prove a lab: up, env checks pass, task checks fail, solution, all pass, down, clean."""
-        from labspec.catalog import resolve_lab_path
-        from provisioner.catalog.selftest import SelfTestFailed, run_selftest
-        from provisioner.engine.connect import connect
-        from provisioner.lifecycle.progress import ConsoleReporter, QuietReporter
+        """Prove a lab: up, env checks pass, task checks fail, solution, all pass, down, clean.
 
-        path = resolve_lab_path(lab)
+        With -i, on every host of the inventory, with a summary."""
+        from provisioner.catalog.lab_source import LabSource
+        from provisioner.catalog.selftest import SelfTestFailed, SelfTestResult
+        from provisioner.cli.run import choose, run
+        from provisioner.targets.test_action import TestOptions, test_action
+
+        where = opt.where(host, inventory, limit, only_failed, parallel)
+        source = LabSource.resolve(lab, sets=sets, instance=instance, allow_unsafe=allow_unsafe)
+        command = f"test {lab}"
+        targets = choose(where, command, source)
+        if targets is None:
+            return
         if offline:
-            code = prepare([str(path)], host=host, offline=True, force=False, mirror=None,
-                           json_out=False)
+            code = prepare([str(source.path)], host=host, offline=True, force=False,
+                           mirror=None, json_out=False)
             if code != 0:
                 raise typer.Exit(code)
-        engine = connect(host)
-        name = instance or DEFAULT_INSTANCE
-        reporter = QuietReporter() if json_out else ConsoleReporter()
-        result = run_selftest(
-            engine,
-            path,
-            params=parse_sets(sets),
-            instance=name,
-            reporter=reporter,
-            say=(lambda text: None) if json_out else err,
-            keep_workspace=keep_workspace,
-            allow_unsafe=allow_unsafe,
-        )
-        if json_out:
-            emit_json(result.as_dict())
-        else:
-            rows = [[s.name, "ok" if s.ok else "FAILED", f"{s.seconds:.1f}s", s.detail]
-                    for s in result.steps]
-            print(table(rows, ["STEP", "RESULT", "TIME", "DETAIL"]))
-            verdict = "PASSED" if result.ok else "FAILED"
-            print(f"{result.lab} ({result.title}): self-test {verdict} in {result.seconds:.1f}s")
-        if not result.ok:
-            if json_out:
-                raise typer.Exit(1)
-            raise SelfTestFailed(result)
+        options = TestOptions(source, keep_workspace=keep_workspace, narrate=not json_out)
+        try:
+            result = run(targets, test_action(options), command=command, json_out=json_out)
+        except SelfTestFailed as e:
+            if not json_out:
+                _print_selftest(e.result)
+                raise
+            raise typer.Exit(1) from e
+        if targets.fleet or json_out:
+            return
+        done = result.outcomes[0].done
+        assert done is not None and isinstance(done.value, SelfTestResult)
+        _print_selftest(done.value)
 
     images = typer.Typer(
         name="images",
@@ -287,19 +289,20 @@ def register(app: typer.Typer) -> None:
     def images_list_cmd(host: str | None = opt.HOST, json_out: bool = opt.JSON) -> None:
         """The images each lab needs, whether they are present, and which labup built offline."""
         from provisioner.engine.connect import connect
-        from provisioner.offline.base_images import OFFLINE_LABEL, image_labels, recipe_for
+        from provisioner.offline.base_images import image_labels
+        from provisioner.offline.recipes import OFFLINE_LABEL, recipe_for
 
         engine = connect(host)
         rows: list[dict[str, Any]] = []
         for lab in catalog_labs():
-            from provisioner.offline.base_images import images_for_lab
+            from provisioner.offline.recipes import images_for_lab
 
             for ref in images_for_lab(lab):
                 found = next((r for r in rows if r["ref"] == ref), None)
                 if found is not None:
                     found["labs"].append(lab.key)
                     continue
-                labels = image_labels(engine.client, ref)
+                labels = image_labels(engine.sdk_client(), ref)
                 rows.append(
                     {
                         "ref": ref,

@@ -1,13 +1,13 @@
 """``labup check LAB``: run a lab's checks and report (table, --json, --junit, --report).
 
-Exit codes: 0 when every check passes (or is skipped), 1 when any fails or is blocked,
-2 for bad input (spec, arguments), 3 when no engine answers.
+On one engine: the table, or JSON, and the files asked for. With ``-i``: the same checks on
+every host, a live line each, and ``--report`` writes the class report (.html, .json, .csv).
+Exit codes: 0 when every check passes (or is skipped), 1 when any fails or is blocked (or a
+host could not be checked), 2 for bad input (spec, arguments), 3 when no engine answers.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,14 +16,13 @@ import typer
 
 from labspec.errors import EXIT_FAILED, EXIT_OK, UserInputError
 from provisioner.cli import options as opt
-from provisioner.cli.options import parse_sets
+from provisioner.cli.run import choose, run
 
 if TYPE_CHECKING:
     from labspec.model import Lab
     from provisioner.checks.results import CheckRun
-    from provisioner.engine.protocol import Engine
-
-STAGES = {"env": ("env",), "task": ("task",), "all": ("env", "task")}
+    from provisioner.targets.runner import FleetResult
+    from provisioner.targets.select import Targets
 
 STAGE = typer.Option(
     "all", "--stage", help="Which checks: env (environment), task (the learner's work) or all."
@@ -31,43 +30,20 @@ STAGE = typer.Option(
 ONLY = typer.Option(None, "--only", help="Run only this check id (repeatable); needs come along.")
 JUNIT = typer.Option(None, "--junit", help="Also write JUnit XML (for CI) to FILE.", metavar="FILE")
 REPORT = typer.Option(
-    None, "--report", help="Also write a self-contained HTML report to FILE.", metavar="FILE.html"
+    None, "--report",
+    help="Also write an HTML report to FILE; with -i the class report (.html, .json or .csv).",
+    metavar="FILE",
 )
-PARALLEL = typer.Option(
-    None,
-    "--parallel",
-    min=1,
-    max=256,
-    help="Checks running at once (default 16); with -i, hosts driven at once.",
-)
-LIMIT = typer.Option(
-    None, "--limit", "-l", help="With -i: only these hosts or groups (names, groups or globs)."
-)
-ONLY_FAILED = typer.Option(
-    False, "--only-failed", help="With -i: only the hosts that failed in the last fleet run."
-)
-
-
-
-
-def load(lab: str, sets: list[str] | None, instance: str) -> Lab:
-    import labspec
-    from labspec.catalog import resolve_lab_path
-
-    return labspec.load_lab(
-        resolve_lab_path(lab, workspace=True), params=parse_sets(sets), instance=instance
-    )
+CHECK_JOBS = typer.Option(16, "--check-jobs", min=1, max=256, help="Checks running at once.")
 
 
 def write_outputs(
     run: CheckRun, *, json_out: bool, junit: Path | None, report: Path | None
 ) -> None:
-    """Print the table (or JSON on stdout) and write the requested files."""
-    from provisioner.report import render_table, to_json, write_html, write_junit
+    """Print the table (unless JSON went out already) and write the requested files."""
+    from provisioner.report import render_table, write_html, write_junit
 
-    if json_out:
-        sys.stdout.write(json.dumps(to_json(run), indent=2) + "\n")
-    else:
+    if not json_out:
         render_table(run, file=sys.stdout)
     for path, writer in ((junit, "junit"), (report, "html")):
         if path is None:
@@ -83,18 +59,24 @@ def write_outputs(
             print(f"wrote {path}", file=sys.stderr)
 
 
-def lab_not_up(engine: Engine, lab: Lab, instance: str) -> str:
-    """A note when none of the lab's containers exists (the checks will all fail), else ""."""
-    from provisioner.engine.labels import resource_name
+def class_report(
+    result: FleetResult, targets: Targets, lab: Lab, reports: list[Path]
+) -> list[str]:
+    """Write the class report files; the learners whose checks do not all pass."""
+    from provisioner.report.class_report import HostRun, build_report
+    from provisioner.targets.check_action import Graded
 
-    names = [resource_name(lab.key, instance, c.name) for c in lab.containers]
-    if not names or any(engine.inspect_container(n) is not None for n in names):
-        return ""
-    where = "" if instance == "default" else f" --instance {instance}"
-    return (
-        f"{lab.key} is not up on {engine.host_label} (none of its containers exists); "
-        f"bring it up first: labup up {lab.id if lab.id is not None else lab.path}{where}"
-    )
+    learners = {t.name: t.learner for t in targets.items}
+    hosts = []
+    for o in result.outcomes:
+        graded = o.done.value if o.done is not None else None
+        run = graded.run if isinstance(graded, Graded) else None
+        hosts.append(HostRun(o.host, learners.get(o.host, o.host), run, o.status, o.message))
+    report = build_report(lab.key, lab.title, hosts, checks=lab.checks)
+    for path in reports:
+        report.write(path)
+        print(f"wrote the class report {path}", file=sys.stderr)
+    return [r.learner for r in report.rows if r.status == "graded" and r.score < r.total]
 
 
 def register(app: typer.Typer) -> None:
@@ -109,59 +91,49 @@ def register(app: typer.Typer) -> None:
         json_out: bool = opt.JSON,
         junit: Path | None = JUNIT,
         report: Path | None = REPORT,
-        parallel: int | None = PARALLEL,
+        check_jobs: int = CHECK_JOBS,
         inventory: str | None = opt.INVENTORY,
-        limit: list[str] | None = LIMIT,
-        only_failed: bool = ONLY_FAILED,
+        limit: list[str] | None = opt.LIMIT,
+        only_failed: bool = opt.ONLY_FAILED,
+        parallel: int | None = opt.PARALLEL,
     ) -> None:
         """Run the lab's checks on a running lab: pass / fail / blocked / skipped, hints, score.
 
         With -i, on every host of the inventory, and --report writes the class report."""
-        from provisioner.checks import run_checks
-        from provisioner.engine.connect import connect
+        from provisioner.catalog.lab_source import LabSource
+        from provisioner.report.class_report import FORMATS
+        from provisioner.targets.check_action import CheckOptions, Graded, check_action, stages_for
 
-        if stage not in STAGES:
-            raise UserInputError(f"--stage {stage!r}: expected env, task or all")
-        name = instance or "default"
-        if inventory:
+        where = opt.where(host, inventory, limit, only_failed, parallel)
+        stages = tuple(stages_for(stage))
+        if where.inventory is not None:
             if junit is not None:
                 raise UserInputError("--junit is for one engine; with -i use --report FILE")
-            from provisioner.cli.fleet import fleet_check
-
-            fleet_check(
-                inventory,
-                lab,
-                sets=sets,
-                instance=name,
-                stages=STAGES[stage],
-                only=tuple(only or ()),
-                reports=[report] if report is not None else [],
-                limit=limit,
-                parallel=parallel,
-                only_failed=only_failed,
-                json_out=json_out,
-            )
+            if report is not None and report.suffix.lower() not in FORMATS:
+                raise UserInputError(f"--report {report}: name the file .html, .json or .csv")
+        source = LabSource.resolve(lab, sets=sets, instance=instance,
+                                   workspace=where.inventory is None)
+        targets = choose(where, f"check {lab}", source)
+        if targets is None:
             return
-        if limit or only_failed:
-            raise UserInputError("--limit and --only-failed go with -i INVENTORY")
-        the_lab = load(lab, sets, name)
-        engine = connect(host)
-        try:
-            not_up = lab_not_up(engine, the_lab, name)
-            if not_up:  # nothing will settle: answer now instead of waiting out every `wait`
-                quick = tuple(dataclasses.replace(c, wait=0.0) for c in the_lab.checks)
-                the_lab = dataclasses.replace(the_lab, checks=quick)
-            run = run_checks(
-                engine,
-                the_lab,
-                instance=name,
-                stages=STAGES[stage],
-                parallel=parallel or 16,
-                only=tuple(only or ()),
-            )
-        finally:
-            engine.close()
-        write_outputs(run, json_out=json_out, junit=junit, report=report)
-        if not_up and not run.ok:
-            print(f"labup: {not_up}", file=sys.stderr)
-        raise typer.Exit(EXIT_OK if run.ok else EXIT_FAILED)
+        options = CheckOptions(source, stages, tuple(only or ()), check_jobs)
+        result = run(targets, check_action(options), command=f"check {lab}",
+                     json_out=json_out, finish=False)
+        if targets.fleet:
+            from provisioner.targets.runner import FleetFailed, finish
+
+            first = source.load(targets.first.template_host())  # the report's columns
+            failing = class_report(result, targets, first,
+                                   [report] if report is not None else [])
+            finish(result)
+            if failing:
+                raise FleetFailed(
+                    f"checks fail for {len(failing)} learner(s): {', '.join(failing)}")
+            return
+        done = result.outcomes[0].done
+        assert done is not None and isinstance(done.value, Graded)
+        graded = done.value
+        write_outputs(graded.run, json_out=json_out, junit=junit, report=report)
+        if graded.not_up and not graded.run.ok:
+            print(f"labup: {graded.not_up}", file=sys.stderr)
+        raise typer.Exit(EXIT_OK if graded.run.ok else EXIT_FAILED)

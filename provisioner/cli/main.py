@@ -24,7 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli.check",
     "provisioner.cli.bundle",
     "provisioner.cli.catalog",
-    "provisioner.cli.fleet",
+    "provisioner.cli.doctor",
 )
 
 app = typer.Typer(

@@ -1,12 +1,19 @@
-"""Options shared by many commands, defined once so every command spells them alike."""
+"""Every option shared by more than one command, defined once so every command spells it alike,
+and the helpers that turn them into the options objects the runner takes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from labspec.errors import UserInputError
+from provisioner.engine.labels import DEFAULT_INSTANCE
+
+if TYPE_CHECKING:
+    from provisioner.targets.select import TargetOptions
+
+__all__ = ["DEFAULT_INSTANCE"]
 
 LAB_ARG = typer.Argument(..., help="Lab number (`5`), lab folder, or spec file.", metavar="LAB")
 HOST = typer.Option(
@@ -34,17 +41,62 @@ ALLOW_UNSAFE = typer.Option(
     "--allow-unsafe",
     help="Allow binds outside the lab folder, privileged containers and host networking.",
 )
+
+# -- where to run ------------------------------------------------------------------------------
 INVENTORY = typer.Option(
     None, "--inventory", "-i", help="Inventory file: run on every host it lists, over SSH."
 )
+LIMIT = typer.Option(
+    None, "--limit", "-l",
+    help="With -i: only these hosts or groups (names, groups, globs or label=value; "
+    "comma-separated or repeated).",
+)
+ONLY_FAILED = typer.Option(
+    False, "--only-failed",
+    help="With -i: only the hosts that failed in the last run of this command on the inventory.",
+)
+PARALLEL = typer.Option(
+    None, "--parallel", min=1, max=256,
+    help="With -i: hosts driven at once (default: the inventory's parallelism, 10).",
+)
+REFUSE_NO_GPU = typer.Option(
+    False, "--refuse-no-gpu",
+    help="With -i: a host without the GPUs the lab needs is a failure, not skipped.",
+)
+
+# -- lifecycle -----------------------------------------------------------------------------------
+KEEP_ON_FAILURE = typer.Option(
+    False, "--keep-on-failure", help="When up fails, keep what it created (for inspection)."
+)
+NO_CHECK = typer.Option(False, "--no-check", help="Skip the lab's environment checks after up.")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress lines and no instructions.")
+ENGINE_CALLS = typer.Option(
+    16, "--engine-calls", min=1, max=64, help="Engine API calls in flight at once, per engine."
+)
+TIMEOUT = typer.Option(
+    120.0, "--timeout", min=1.0, help="Longest wait (s) for a container to be healthy or complete."
+)
+VOLUMES = typer.Option(False, "--volumes", "-v", help="Also remove the lab's named volumes.")
+BUNDLE = typer.Option(
+    None, "--bundle",
+    help="Load the images each engine lacks from this offline bundle first (no pulls).",
+)
 
 
-def parse_sets(values: Sequence[str] | None) -> dict[str, str]:
-    """``--set name=value`` strings to a mapping (the spec loader coerces the types)."""
-    params: dict[str, str] = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
-        params[name.strip()] = value
-    return params
+def where(
+    host: str | None,
+    inventory: Path | str | None,
+    limit: list[str] | None,
+    only_failed: bool,
+    parallel: int | None,
+) -> TargetOptions:
+    """The targets a command names: ``--host`` (or the default engine), or ``-i`` hosts."""
+    from provisioner.targets.select import TargetOptions
+
+    return TargetOptions(
+        host=host,
+        inventory=Path(inventory) if inventory is not None else None,
+        limit=tuple(limit or ()),
+        only_failed=only_failed,
+        parallel=parallel,
+    )

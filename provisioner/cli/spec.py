@@ -15,8 +15,8 @@ from pathlib import Path
 import typer
 
 from labspec.errors import EXIT_BAD_INPUT, LabupError, Problem, SpecError, UserInputError
+from provisioner.catalog.lab_source import parse_sets
 from provisioner.cli import options as opt
-from provisioner.cli.options import parse_sets
 
 SCHEMA_KINDS = ("lab", "inventory", "checks")
 
@@ -91,6 +91,6 @@ def schema_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Added by the labspec work (issue 2): validate, schema."""
+    """Add validate and schema."""
     app.command("validate")(validate_command)
     app.command("schema")(schema_command)

@@ -1,4 +1,4 @@
-"""Turn ``--host`` / ``DOCKER_HOST`` into a live :class:`DockerEngine`, or one clear error."""
+"""Turn an engine URL (``--host``, ``DOCKER_HOST``, an inventory host) into a live engine."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from labspec.errors import EngineUnreachable, UserInputError
-from provisioner.engine.docker_engine import DEFAULT_URL, ENGINE_HINT, DockerEngine, api_error_text
+from provisioner.engine.docker_engine import DockerEngine
+from provisioner.engine.http import DEFAULT_URL, ENGINE_HINT, api_error_text
 
 SCHEMES = ("unix://", "tcp://", "http://", "ssh://")
 
@@ -21,7 +22,16 @@ def engine_url(url: str | None) -> str:
             f"engine URL {chosen!r} is not understood",
             hint="use unix:///path/docker.sock, tcp://host:port or ssh://user@host:port",
         )
+    if chosen.startswith("ssh://"):
+        from provisioner.engine.ssh_keys import parse_ssh_url
+
+        parse_ssh_url(chosen)  # a password in the URL, a bad port: refused before connecting
     return chosen
+
+
+def default_label(url: str) -> str:
+    """How a target named only by its URL is called in messages: ``local`` for a socket here."""
+    return url if url.startswith(("ssh://", "tcp://", "http://")) else "local"
 
 
 def connect(
@@ -30,22 +40,24 @@ def connect(
     host_label: str | None = None,
     key: Path | None = None,
     known_hosts: Path | None = None,
+    docker_host: str | None = None,
     timeout: float = 10.0,
 ) -> DockerEngine:
     """Connect to the engine at ``url`` (or DOCKER_HOST, or the local socket) and check it answers.
 
-    ``ssh://`` URLs go through :func:`provisioner.engine.ssh.docker_client_over_ssh` (host keys
-    checked against known_hosts). Raises :class:`EngineUnreachable` with the URL and what to do.
+    ``ssh://`` URLs go through :func:`provisioner.engine.ssh_docker.docker_client_over_ssh` (host
+    keys checked against known_hosts; ``docker_host`` is the far side's DOCKER_HOST when not the
+    default). Raises :class:`EngineUnreachable` with the URL and what to do.
     """
     chosen = engine_url(url)
-    label = host_label or ("local" if not chosen.startswith(("ssh://", "tcp://")) else chosen)
+    label = host_label or default_label(chosen)
     if chosen.startswith("ssh://"):
-        from provisioner.engine.ssh import docker_client_over_ssh
+        from provisioner.engine.ssh_docker import docker_client_over_ssh, ssh_session_of
 
-        client = docker_client_over_ssh(chosen, key=key, known_hosts=known_hosts, timeout=timeout)
-        engine = DockerEngine(client, url=chosen, host_label=label)
-    else:
-        engine = DockerEngine(url=chosen, host_label=label)
+        client = docker_client_over_ssh(chosen, key=key, known_hosts=known_hosts,
+                                        timeout=timeout, docker_host=docker_host)
+        return DockerEngine(client, url=chosen, host_label=label, ssh=ssh_session_of(client))
+    engine = DockerEngine(url=chosen, host_label=label)
     if engine.raw is not None:
         try:
             engine.ping(timeout)
@@ -53,13 +65,13 @@ def connect(
             raise EngineUnreachable(
                 f"no Docker engine answers at {chosen}", hint=ENGINE_HINT
             ) from e
-    else:
-        try:
-            engine.client.ping()
-        except EngineUnreachable:
-            raise
-        except Exception as e:
-            raise EngineUnreachable(
-                f"no Docker engine answers at {chosen} ({api_error_text(e)})", hint=ENGINE_HINT
-            ) from e
+        return engine
+    try:
+        engine.sdk_client().ping()
+    except EngineUnreachable:
+        raise
+    except Exception as e:
+        raise EngineUnreachable(
+            f"no Docker engine answers at {chosen} ({api_error_text(e)})", hint=ENGINE_HINT
+        ) from e
     return engine

@@ -18,7 +18,7 @@ from typing import Any
 from labspec.errors import EngineError, LabupError
 from labspec.model import Container, Lab
 from provisioner.engine import labels as L
-from provisioner.engine.docker_engine import DEFAULT_PARALLEL, DockerEngine
+from provisioner.engine.protocol import DEFAULT_PARALLEL, Engine
 from provisioner.lifecycle.config_hash import CONFIG_JSON
 from provisioner.lifecycle.images import ensure_images
 from provisioner.lifecycle.planner import Desired, Plan
@@ -35,7 +35,7 @@ class Cancelled(LabupError):
 
 @dataclass
 class ApplyContext:
-    engine: DockerEngine
+    engine: Engine
     lab: Lab
     plan: Plan
     instance: str

@@ -18,7 +18,7 @@ from typing import Any
 
 from labspec.errors import EngineError, LabupError
 from provisioner.engine import labels as L
-from provisioner.engine.docker_engine import DEFAULT_PARALLEL, DockerEngine, Observed
+from provisioner.engine.protocol import DEFAULT_PARALLEL, Engine, Observed
 from provisioner.lifecycle.progress import Reporter
 
 
@@ -44,7 +44,7 @@ class DownResult:
 
 
 def remove_labelled(
-    engine: DockerEngine,
+    engine: Engine,
     selector: Mapping[str, str],
     *,
     volumes: bool,
@@ -146,7 +146,7 @@ def _drain(futures: list[Future[None]], lock: threading.Lock) -> None:
             f.result()
 
 
-def _stop_and_remove(engine: DockerEngine, o: Observed) -> str | None:
+def _stop_and_remove(engine: Engine, o: Observed) -> str | None:
     """SIGKILL, then remove (its lab endpoints are already gone: see remove_labelled)."""
     if o.state in ("running", "restarting"):
         try:
@@ -157,7 +157,7 @@ def _stop_and_remove(engine: DockerEngine, o: Observed) -> str | None:
 
 
 def _each(
-    engine: DockerEngine,
+    engine: Engine,
     items: list[Observed],
     parallel: int,
     reporter: Reporter,
@@ -183,7 +183,7 @@ def _each(
 
 
 def down(
-    engine: DockerEngine,
+    engine: Engine,
     lab_key: str,
     instance: str | None = L.DEFAULT_INSTANCE,
     *,
@@ -198,7 +198,7 @@ def down(
 
 
 def rollback(
-    engine: DockerEngine, lab_key: str, instance: str, run_id: str, *, reporter: Reporter
+    engine: Engine, lab_key: str, instance: str, run_id: str, *, reporter: Reporter
 ) -> DownResult:
     """Remove what one ``up`` run created (by its run id), volumes included."""
     selector = {**L.selector(lab_key, instance), L.RUN_ID: run_id}

@@ -22,7 +22,7 @@ from provisioner.engine import labels as L
 from provisioner.lifecycle.config_hash import BUILD_HASH
 
 if TYPE_CHECKING:
-    from provisioner.engine.docker_engine import DockerEngine
+    from provisioner.engine.protocol import Engine
     from provisioner.lifecycle.progress import Reporter
 
 
@@ -122,7 +122,7 @@ def plan_images(engine: ImageInspector, lab: Lab) -> list[ImageStep]:
 
 
 def ensure_images(
-    engine: DockerEngine,
+    engine: Engine,
     lab: Lab,
     steps: list[ImageStep],
     reporter: Reporter,
@@ -145,7 +145,7 @@ def ensure_images(
 
 
 def _ensure_one(
-    engine: DockerEngine, lab: Lab, step: ImageStep, reporter: Reporter, run_id: str
+    engine: Engine, lab: Lab, step: ImageStep, reporter: Reporter, run_id: str
 ) -> None:
     t0 = time.monotonic()
     if step.build is not None:
@@ -175,7 +175,7 @@ def _offline_hint(lab: Lab) -> str:
 
 
 def build_image(
-    engine: DockerEngine, lab: Lab, step: ImageStep, reporter: Reporter, *, run_id: str
+    engine: Engine, lab: Lab, step: ImageStep, reporter: Reporter, *, run_id: str
 ) -> None:
     assert step.build is not None
     labels: Mapping[str, str] = {

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.engine import labels as L
-from provisioner.engine.docker_engine import Observed
+from provisioner.engine.protocol import Observed
 from provisioner.lifecycle.planner import PlanEngine
 
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from labspec.model import Lab
 from provisioner.engine import labels as L
-from provisioner.engine.docker_engine import Observed
+from provisioner.engine.protocol import Observed
 from provisioner.lifecycle.config_hash import (
     CONFIG_JSON,
     changed_fields,
@@ -30,7 +30,7 @@ KINDS = ("image", "network", "volume", "container")
 
 
 class PlanEngine(Protocol):
-    """What planning needs from an engine (DockerEngine and the unit tests' fake)."""
+    """What planning needs from an engine (Engine and the unit tests' fake)."""
 
     def list_resources(self, kind: str, labels: Mapping[str, str]) -> list[Observed]: ...
 

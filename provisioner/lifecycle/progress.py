@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -83,7 +84,7 @@ class QuietReporter(Reporter):
 class CallbackReporter(Reporter):
     """Hands every event and message to a callback, e.g. a fleet's live view for one host."""
 
-    def __init__(self, callback: Any) -> None:
+    def __init__(self, callback: Callable[[Event], None]) -> None:
         super().__init__()
         self._callback = callback
 

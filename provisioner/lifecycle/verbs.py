@@ -22,18 +22,15 @@ from typing import TYPE_CHECKING, Any
 from labspec.errors import LabupError
 from labspec.model import Lab
 from provisioner.engine import labels as L
-from provisioner.engine.docker_engine import DEFAULT_PARALLEL
+from provisioner.engine.protocol import DEFAULT_PARALLEL
 from provisioner.lifecycle.planner import Plan, PlanEngine, make_plan
 from provisioner.lifecycle.progress import Reporter
 
 if TYPE_CHECKING:  # imported where used: a no-op up never loads apply, destroy or threads
-    from provisioner.engine.docker_engine import DockerEngine
+    from provisioner.checks.results import CheckRun
+    from provisioner.engine.protocol import Engine
     from provisioner.lifecycle.destroy import DownResult
     from provisioner.lifecycle.instances import InstanceStatus
-
-DOWN_STEPS = ("containers", "networks", "volumes (with --volumes)")
-RESET_STEPS = ("down --volumes", "up")
-
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
@@ -51,14 +48,11 @@ class UpResult:
     error: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    checks: Any = None  # the checks engineer's CheckRun, when env checks ran
+    checks: CheckRun | None = None  # when env checks ran
     cleaned_up: DownResult | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        checks = None
-        if self.checks is not None:
-            to_dict = getattr(self.checks, "as_dict", None) or getattr(self.checks, "to_dict", None)
-            checks = to_dict() if callable(to_dict) else {"ok": bool(getattr(self.checks, "ok", 0))}
+        checks = self.checks.to_dict() if self.checks is not None else None
         return {
             "lab": self.lab,
             "instance": self.instance,
@@ -108,7 +102,7 @@ def plan(engine: PlanEngine, lab: Lab, *, instance: str = L.DEFAULT_INSTANCE) ->
 
 
 def up(
-    engine: DockerEngine,
+    engine: Engine,
     lab: Lab,
     *,
     instance: str = L.DEFAULT_INSTANCE,
@@ -171,7 +165,7 @@ def up(
             raise UpFailed(cause, result) from failure
     if checks:
         result.checks = run_env_checks(engine, lab, instance=instance)
-        if result.checks is not None and not getattr(result.checks, "ok", True):
+        if result.checks is not None and not result.checks.ok:
             result.ok = False
             result.error = "environment checks failed"
     _finish(result, reporter, t0)
@@ -190,7 +184,7 @@ def _finish(result: UpResult, reporter: Reporter, t0: float) -> None:
     result.warnings = [text for level, text in reporter.messages if level == "warning"]
 
 
-def run_env_checks(engine: DockerEngine, lab: Lab, *, instance: str) -> Any:
+def run_env_checks(engine: Engine, lab: Lab, *, instance: str) -> CheckRun | None:
     """Run the lab's ``stage: env`` checks; None when the lab has none."""
     if not any(c.stage == "env" for c in lab.checks):
         return None
@@ -200,7 +194,7 @@ def run_env_checks(engine: DockerEngine, lab: Lab, *, instance: str) -> Any:
 
 
 def down(
-    engine: DockerEngine,
+    engine: Engine,
     lab_key: str,
     instance: str | None = L.DEFAULT_INSTANCE,
     *,
@@ -217,7 +211,7 @@ def down(
 
 
 def reset(
-    engine: DockerEngine,
+    engine: Engine,
     lab: Lab,
     *,
     instance: str = L.DEFAULT_INSTANCE,

@@ -21,7 +21,6 @@ import hashlib
 import json
 import posixpath
 import tarfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -91,10 +90,6 @@ class LoadPlan:
     tag: tuple[tuple[str, str], ...]  # (image id, tag to add)
     load: tuple[BundledImage, ...]
     present_chains: frozenset[str]  # layer chain IDs the engine has (from present images)
-
-
-def _api(client: Any) -> Any:
-    return getattr(client, "api", client)
 
 
 def _image_id(api: Any, ref: str) -> str | None:
@@ -301,7 +296,7 @@ def load_bundle_into(
     """
     try:
         return _load(
-            _api(client), Path(bundle_path), progress=progress, host=host, verify=verify,
+            client.api, Path(bundle_path), progress=progress, host=host, verify=verify,
             only_missing=only_missing, attempts=attempts, timeout=timeout,
         )
     except EngineError as e:
@@ -383,56 +378,3 @@ def _load(
         attempts=tries,
         messages=tuple(messages),
     )
-
-
-# -- fleet delivery -----------------------------------------------------------------------------
-
-
-def host_progress(ctx: Any) -> LoadProgress:
-    """A progress callback showing ``loading [####------]  40% 1.2/3.0 MB`` as the host's
-    current step in a fleet's live view (``ctx`` is a fleet HostContext), a few times a second."""
-    state = {"shown": -1, "at": 0.0}
-    lock = threading.Lock()
-
-    def show(sent: int, total: int) -> None:
-        pct = int(100 * sent / total) if total else 100
-        now = time.monotonic()
-        with lock:
-            if pct == state["shown"] or (now - state["at"] < 0.2 and pct < 100):
-                return
-            state["shown"], state["at"] = pct, now
-        bar = "#" * (pct // 10) + "-" * (10 - pct // 10)
-        ctx.step(f"loading [{bar}] {pct:3d}% {sent / 1e6:.1f}/{total / 1e6:.1f} MB")
-
-    return show
-
-
-def load_for_host(ctx: Any, bundle_path: str | Path, *, only_missing: bool = True) -> LoadResult:
-    """The fleet step: load what this host's engine lacks over its one SSH connection, with
-    progress on its live line. The bundle must have been verified once beforehand."""
-    ctx.step("comparing image IDs")
-    result = load_bundle_into(
-        getattr(ctx.engine, "client", ctx.engine),
-        bundle_path,
-        host=ctx.host.name,
-        verify=False,
-        only_missing=only_missing,
-        progress=host_progress(ctx),
-    )
-    ctx.data["bundle"] = result
-    ctx.step(f"bundle: {result.summary()}")
-    return result
-
-
-def with_bundle(action: Callable[[Any], Any], bundle_path: str | Path) -> Callable[[Any], Any]:
-    """Wrap a fleet action (e.g. the one of ``up``) so each host first receives the images it
-    lacks from the bundle. Verifies the bundle's checksums now, once for the whole fleet, so a
-    corrupt or truncated bundle is refused before any host is contacted."""
-    with Bundle.open(bundle_path) as bundle:
-        bundle.verify()
-
-    def action_with_bundle(ctx: Any) -> Any:
-        load_for_host(ctx, bundle_path)
-        return action(ctx)
-
-    return action_with_bundle

@@ -51,15 +51,10 @@ class _HashingReader:
         return data
 
 
-def _api(client: Any) -> Any:
-    """The low-level API client of a ``docker.DockerClient`` (or the APIClient itself)."""
-    return getattr(client, "api", client)
-
-
 def lab_image_refs(lab: Lab) -> list[str]:
     """Every image a lab needs on the target: pulled and container images, and the bases of
     the Dockerfiles in its folder (builds run on the target from the bundled lab files)."""
-    from provisioner.offline.base_images import images_for_lab
+    from provisioner.offline.recipes import images_for_lab
 
     return images_for_lab(lab)
 
@@ -105,7 +100,7 @@ def write_bundle(
     present there; the error lists the missing ones. Returns the manifest written.
     """
     output = Path(output)
-    api = _api(client)
+    api = client.api
     refs: dict[str, list[str]] = {}  # ref -> keys of the labs that need it
     lab_refs: dict[str, list[str]] = {}
     folders: dict[str, Path] = {}

@@ -11,12 +11,14 @@ import csv
 import io
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labspec.errors import UserInputError
+from labspec.model import Check
+from provisioner.checks.results import CheckRun
 
 FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv"}
 JSON_VERSION = 1
@@ -152,32 +154,37 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+@dataclass(frozen=True)
+class HostRun:
+    """One host of a fleet ``check``: its run when it was graded, else why not."""
+
+    host: str
+    learner: str
+    run: CheckRun | None
+    status: str = "graded"  # graded / unreachable / failed
+    message: str = ""
+
+
 def build_report(
     lab_key: str,
     title: str,
-    outcomes: Sequence[Any],
-    learners: Mapping[str, str],
+    hosts: Sequence[HostRun],
     *,
-    checks: Sequence[Any] = (),
+    checks: Sequence[Check] = (),
 ) -> ClassReport:
-    """From fleet outcomes (``HostOutcome`` whose ``result.result`` is a ``CheckRun``).
-
-    ``learners`` maps host name to learner name (the inventory's ``vars.learner``); ``checks``
-    (the lab's Check models) fixes the column order; otherwise columns come from the runs.
-    """
+    """The class report of a fleet ``check``; ``checks`` (the lab's Check models) fixes the
+    column order, and checks only some runs have are added after them."""
     columns: list[Column] = [Column(c.id, c.description, float(c.points)) for c in checks]
     known = {c.id for c in columns}
     rows: list[Row] = []
-    for o in outcomes:
-        run = getattr(getattr(o, "result", None), "result", None)
-        learner = learners.get(o.host, o.host)
-        if run is None or not hasattr(run, "results"):
-            status = "unreachable" if o.status == "unreachable" else "failed"
-            first = o.message.splitlines()[0] if o.message else ""
-            rows.append(Row(learner, o.host, status, error=first))
+    for h in hosts:
+        if h.run is None:
+            status = "unreachable" if h.status == "unreachable" else "failed"
+            first = h.message.splitlines()[0] if h.message else ""
+            rows.append(Row(h.learner, h.host, status, error=first))
             continue
-        row = Row(learner, o.host, "graded")
-        for r in run.results:
+        row = Row(h.learner, h.host, "graded")
+        for r in h.run.results:
             if r.id not in known:
                 known.add(r.id)
                 columns.append(Column(r.id, r.description, float(r.points)))

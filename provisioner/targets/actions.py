@@ -1,174 +1,179 @@
-"""The per-host actions of fleet commands: up, down, reset, status, plan, check, doctor.
+"""The lifecycle verbs as actions on one engine: up, reset, plan, down, status.
 
-Each ``*_action(...)`` returns a callable for :func:`provisioner.targets.runner.run_fleet`.
-The lab is
-loaded per host (``host.name`` and ``host.vars`` are rendered into the spec), GPU placement is
-decided, bind files are copied over SFTP, and then the provisioner's own lifecycle function
-runs on that host's engine, with its progress routed to the host's line in the live view.
+Each ``*_action(options)`` returns an :data:`~provisioner.targets.runner.Action` that the one
+runner runs on ``--host`` inline or on every host of an inventory. The options are frozen
+objects the CLI builds once; the lab is rendered per target, placed, and its files copied,
+then :mod:`provisioner.lifecycle` does the work on that target's engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from labspec.errors import LabupError
-from labspec.model import Host, Lab
-from provisioner.engine import labels as L
-from provisioner.targets.runner import HostContext
-
-Action = Callable[[HostContext], Any]
-
-
-def load_lab_for_host(
-    spec: Path,
-    host: Host,
-    *,
-    params: Mapping[str, str] | None = None,
-    instance: str = L.DEFAULT_INSTANCE,
-    allow_unsafe: bool = False,
-) -> Lab:
-    """The lab as this host sees it: per-host vars rendered (``host.vars.learner``...)."""
-    from labspec.build import load_lab
-
-    return load_lab(
-        spec,
-        params=dict(params or {}),
-        host={"name": host.name, "vars": dict(host.vars)},
-        instance=None if instance == L.DEFAULT_INSTANCE else instance,
-        allow_unsafe=allow_unsafe,
-    )
-
-
-def step_reporter(ctx: HostContext) -> Any:
-    """A provisioner Reporter whose events become the host's current step in the live view."""
-    from provisioner.lifecycle.progress import CallbackReporter
-
-    def show(event: Any) -> None:
-        if event.kind == "message":
-            ctx.step(str(event.detail or event.action))
-        elif event.kind == "progress":
-            ctx.step(f"{event.name}: {event.action}")
-        else:
-            ctx.step(event.text())
-
-    return CallbackReporter(show)
-
-
-def prepare(
-    ctx: HostContext,
-    lab: Lab,
-    *,
-    instance: str,
-    refuse_no_gpu: bool = False,
-) -> Lab:
-    """Placement, then the lab files: returns the lab to realize on this host."""
-    from provisioner.targets.file_sync import bind_sources, remote_lab, sync_lab
-    from provisioner.targets.placement import ensure_placement
-
-    ensure_placement(ctx, lab, refuse=refuse_no_gpu)
-    ssh = ctx.ssh
-    if ssh is None or not bind_sources(lab):
-        return lab
-    ctx.step("copying lab files")
-    base = ctx.host.vars.get("labup_dir")
-    result = sync_lab(
-        ssh.sftp(), lab, instance=instance, base=str(base) if base else None,
-        host=ctx.host.name,
-    )
-    ctx.data["sync"] = result
-    ctx.step(f"lab files: {result.summary()}")
-    return remote_lab(lab, result.remote_folder)
+from labspec.errors import CheckFailed, LabupError, UserInputError
+from labspec.model import Lab
+from provisioner import lifecycle
+from provisioner.catalog.lab_source import LabKey, LabSource
+from provisioner.engine.labels import DEFAULT_INSTANCE
+from provisioner.engine.protocol import DEFAULT_PARALLEL
+from provisioner.lifecycle.destroy import DownResult
+from provisioner.lifecycle.instances import InstanceStatus
+from provisioner.lifecycle.planner import Plan
+from provisioner.lifecycle.verbs import UpResult
+from provisioner.targets.prepare import lab_on_target
+from provisioner.targets.runner import Action, ActionFailed, Done, TargetContext
 
 
 @dataclass(frozen=True)
-class HostDone:
-    """What an action returns: a one-line summary for the table and the full result."""
+class UpOptions:
+    """``up`` and ``reset`` as the command line said them."""
 
-    text: str
-    result: Any = None
-    document: Mapping[str, Any] | None = None
+    source: LabSource
+    keep_on_failure: bool = False
+    checks: bool = True  # run the lab's environment checks after up
+    timeout: float = 120.0  # longest wait for one container to be healthy or complete
+    engine_calls: int = DEFAULT_PARALLEL
+    refuse_no_gpu: bool = False
+    bundle: Path | None = None  # load the images the engine lacks from it first
+    reset: bool = False  # down --volumes first
 
-    def summary(self) -> str:
-        return self.text
+
+@dataclass(frozen=True)
+class Brought:
+    """What ``up`` / ``reset`` did on one target, with the lab as that target saw it."""
+
+    lab: Lab
+    result: UpResult
+    removed: DownResult | None = None  # reset: what its down removed
 
 
-def up_action(
-    spec: Path,
-    *,
-    params: Mapping[str, str] | None = None,
-    instance: str = L.DEFAULT_INSTANCE,
-    allow_unsafe: bool = False,
-    keep_on_failure: bool = False,
-    checks: bool = True,
-    timeout: float = 120.0,
-    refuse_no_gpu: bool = False,
-    reset: bool = False,
-) -> Action:
-    def action(ctx: HostContext) -> HostDone:
-        from provisioner import lifecycle
+def up_action(opts: UpOptions) -> Action[Brought]:
+    def action(ctx: TargetContext) -> Done[Brought]:
+        lab = lab_on_target(ctx, opts.source, files="copy", refuse_no_gpu=opts.refuse_no_gpu)
+        if opts.bundle is not None:
+            from provisioner.targets.bundle_action import load_bundle_on
 
-        ctx.step("loading spec")
-        lab = load_lab_for_host(spec, ctx.host, params=params, instance=instance,
-                                allow_unsafe=allow_unsafe)
-        lab = prepare(ctx, lab, instance=instance, refuse_no_gpu=refuse_no_gpu)
-        reporter = step_reporter(ctx)
-        engine: Any = ctx.engine
+            load_bundle_on(ctx, opts.bundle)
+        instance = opts.source.instance
+        where = "" if ctx.target.name == "local" else f" on {ctx.target.name}"
+        inst = "" if instance == DEFAULT_INSTANCE else f" (instance {instance})"
+        ctx.reporter.info(f"{lab.key}: {lab.title}{inst}{where}")
+        removed: DownResult | None = None
         try:
-            return _up_or_reset(engine, lab, reporter)
-        except lifecycle.UpFailed as e:  # keep what up did (and cleaned) for --json
-            e.partial = HostDone(e.message, e.result, e.result.as_dict())  # type: ignore[attr-defined]
-            raise
-
-    def _up_or_reset(engine: Any, lab: Lab, reporter: Any) -> HostDone:
-        from provisioner import lifecycle
-
-        if reset:
-            removed, result = lifecycle.reset(
-                engine, lab, instance=instance, reporter=reporter,
-                keep_on_failure=keep_on_failure, timeout=timeout, checks=checks,
-            )
-            doc: dict[str, Any] = {"down": removed.as_dict(), "up": result.as_dict()}
-        else:
-            result = lifecycle.up(
-                engine, lab, instance=instance, reporter=reporter,
-                keep_on_failure=keep_on_failure, timeout=timeout, checks=checks,
-            )
-            doc = result.as_dict()
+            if opts.reset:
+                removed, result = lifecycle.reset(
+                    ctx.engine, lab, instance=instance, reporter=ctx.reporter,
+                    keep_on_failure=opts.keep_on_failure, parallel=opts.engine_calls,
+                    timeout=opts.timeout, checks=opts.checks)
+            else:
+                result = lifecycle.up(
+                    ctx.engine, lab, instance=instance, reporter=ctx.reporter,
+                    keep_on_failure=opts.keep_on_failure, parallel=opts.engine_calls,
+                    timeout=opts.timeout, checks=opts.checks)
+        except lifecycle.UpFailed as e:  # keep what up did (and cleaned up) for --json
+            doc = {"down": None, "up": e.result.as_dict()} if opts.reset else e.result.as_dict()
+            raise ActionFailed(e, Done(Brought(lab, e.result), e.message, doc)) from e
+        doc = ({"down": removed.as_dict() if removed else None, "up": result.as_dict()}
+               if opts.reset else result.as_dict())
+        brought = Brought(lab, result, removed)
+        verb = "reset" if opts.reset else "up"
         if not result.ok:
-            raise LabupError(f"{lab.key} is up but its environment checks failed")
-        what = "reset" if reset else ("up to date" if result.noop else "up")
-        return HostDone(f"{lab.key} {what} ({result.seconds:.1f}s)", result, doc)
+            raise ActionFailed(env_checks_failed(lab, result, verb), Done(brought, "", doc))
+        if not result.noop or opts.reset:
+            ctx.reporter.info(f"{lab.key} is {verb} ({result.seconds:.1f}s)")
+        what = "up to date" if result.noop and not opts.reset else verb
+        return Done(brought, f"{lab.key} {what} ({result.seconds:.1f}s)", doc)
 
     return action
 
 
-def down_action(
-    lab_key: str, *, instance: str | None = L.DEFAULT_INSTANCE, volumes: bool = False
-) -> Action:
-    def action(ctx: HostContext) -> HostDone:
-        from provisioner import lifecycle
+def env_checks_failed(lab: Lab, result: UpResult, verb: str) -> CheckFailed:
+    """``lab5 is up but env check web fails: GET ...: refused``, then one line per failing
+    check with its hint: the same words on one engine and in a fleet's summary."""
+    failures = result.checks.failures() if result.checks is not None else []
+    if not failures:
+        return CheckFailed(f"{lab.key} is {verb} but its environment checks failed")
+    first = failures[0]
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    lines = [f"{lab.key} is {verb} but env check {first.id} fails: {first.message}{more}"]
+    for r in failures:
+        lines.append(f"  FAIL {r.id}: {r.message}")
+        if r.hint:
+            lines.append(f"    hint: {r.hint}")
+    return CheckFailed("\n".join(lines))
 
-        engine: Any = ctx.engine
-        result = lifecycle.down(engine, lab_key, instance, volumes=volumes,
-                                reporter=step_reporter(ctx))
+
+@dataclass(frozen=True)
+class PlanOptions:
+    source: LabSource
+    refuse_no_gpu: bool = False
+
+
+def plan_action(opts: PlanOptions) -> Action[Plan]:
+    def action(ctx: TargetContext) -> Done[Plan]:
+        lab = lab_on_target(ctx, opts.source, files="locate", refuse_no_gpu=opts.refuse_no_gpu)
+        ctx.step("planning")
+        the_plan = lifecycle.plan(ctx.engine, lab, instance=opts.source.instance)
+        counts = the_plan.counts()
+        text = ", ".join(f"{n} to {a}" for a, n in counts.items() if n) or "nothing"
+        return Done(the_plan, text, the_plan.as_dict())
+
+    return action
+
+
+@dataclass(frozen=True)
+class DownOptions:
+    key: LabKey
+    instance: str | None = DEFAULT_INSTANCE
+    volumes: bool = False
+    engine_calls: int = DEFAULT_PARALLEL
+
+
+STUCK_HINT = ("dockerd 20.10 can keep a network stuck with 'active endpoints'; only a daemon "
+              "restart clears it (it is labelled, so a later down retries)")
+
+
+def down_action(opts: DownOptions) -> Action[DownResult]:
+    def action(ctx: TargetContext) -> Done[DownResult]:
+        result = lifecycle.down(ctx.engine, opts.key.key, opts.instance, volumes=opts.volumes,
+                                reporter=ctx.reporter, parallel=opts.engine_calls)
+        doc = result.as_dict()
         if not result.ok:
             names = ", ".join(f"{k} {n}" for k, n, _ in result.left)
-            raise LabupError(f"could not remove {names}")
+            error = LabupError(f"could not remove {names}", hint=STUCK_HINT)
+            raise ActionFailed(error, Done(result, str(error), doc))
+        if not result.removed and not opts.key.from_spec:
+            raise unknown_lab(opts.key.key, ctx)
         text = f"{len(result.removed)} removed" if result.removed else "nothing to remove"
-        return HostDone(text, result, result.as_dict())
+        ctx.reporter.info(f"{opts.key.key}: " + (f"{len(result.removed)} resource(s) removed"
+                                                 if result.removed else "nothing to remove"))
+        return Done(result, text, doc)
 
     return action
 
 
-def status_action(lab_key: str | None, *, instance: str | None = None) -> Action:
-    def action(ctx: HostContext) -> HostDone:
-        from provisioner import lifecycle
+def unknown_lab(key: str, ctx: TargetContext) -> UserInputError:
+    """LAB named no spec, and no lab instance on this target carries it as a key."""
+    return UserInputError(
+        f"{key}: no such lab file or folder, and no lab instance {key!r} on {ctx.target.name}",
+        hint="give a lab number, folder or spec file; `labup status` lists the instances",
+    )
 
+
+@dataclass(frozen=True)
+class StatusOptions:
+    key: LabKey | None = None  # None: every lab instance
+    instance: str | None = None
+
+
+def status_action(opts: StatusOptions) -> Action[list[InstanceStatus]]:
+    def action(ctx: TargetContext) -> Done[list[InstanceStatus]]:
         ctx.step("listing")
-        found = lifecycle.status(ctx.engine, lab_key, instance)  # type: ignore[arg-type]
+        key = opts.key.key if opts.key is not None else None
+        found = lifecycle.status(ctx.engine, key, opts.instance)
+        if opts.key is not None and not opts.key.from_spec and not found:
+            raise unknown_lab(opts.key.key, ctx)
         if not found:
             text = "no lab instances"
         else:
@@ -178,105 +183,7 @@ def status_action(lab_key: str | None, *, instance: str | None = None) -> Action
                 "running)"
                 for s in found
             )
-        doc = {"host": ctx.host.name, "instances": [s.as_dict() for s in found]}
-        return HostDone(text, found, doc)
+        doc = {"host": ctx.target.name, "instances": [s.as_dict() for s in found]}
+        return Done(found, text, doc)
 
     return action
-
-
-def plan_action(
-    spec: Path,
-    *,
-    params: Mapping[str, str] | None = None,
-    instance: str = L.DEFAULT_INSTANCE,
-    allow_unsafe: bool = False,
-    refuse_no_gpu: bool = False,
-) -> Action:
-    def action(ctx: HostContext) -> HostDone:
-        from provisioner import lifecycle
-        from provisioner.targets.file_sync import remote_folder_for, remote_lab
-        from provisioner.targets.placement import ensure_placement
-
-        ctx.step("loading spec")
-        lab = load_lab_for_host(spec, ctx.host, params=params, instance=instance,
-                                allow_unsafe=allow_unsafe)
-        ensure_placement(ctx, lab, refuse=refuse_no_gpu)
-        ssh = ctx.ssh
-        if ssh is not None:  # plan against the binds as up would make them, copying nothing
-            base = ctx.host.vars.get("labup_dir")
-            lab = remote_lab(
-                lab, remote_folder_for(ssh.sftp(), lab, instance, str(base) if base else None)
-            )
-        ctx.step("planning")
-        the_plan = lifecycle.plan(ctx.engine, lab, instance=instance)  # type: ignore[arg-type]
-        counts = the_plan.counts()
-        text = ", ".join(f"{n} to {a}" for a, n in counts.items() if n) or "nothing"
-        return HostDone(text, the_plan, the_plan.as_dict())
-
-    return action
-
-
-def check_action(
-    spec: Path,
-    *,
-    params: Mapping[str, str] | None = None,
-    instance: str = L.DEFAULT_INSTANCE,
-    allow_unsafe: bool = False,
-    stages: Sequence[str] = ("env", "task"),
-    only: Sequence[str] = (),
-) -> Action:
-    def action(ctx: HostContext) -> HostDone:
-        from provisioner.checks import run_checks
-        from provisioner.targets.file_sync import remote_folder_for, remote_lab
-
-        ctx.step("loading spec")
-        lab = load_lab_for_host(spec, ctx.host, params=params, instance=instance,
-                                allow_unsafe=allow_unsafe)
-        ssh = ctx.ssh
-        if ssh is not None and any(m.type == "bind" for c in lab.containers for m in c.mounts):
-            base = ctx.host.vars.get("labup_dir")
-            lab = remote_lab(
-                lab, remote_folder_for(ssh.sftp(), lab, instance, str(base) if base else None),
-                move_folder=False,  # the dockerfile lint reads the lab folder on this machine
-            )
-        ctx.step(f"running {len(lab.checks)} check(s)")
-        run = run_checks(ctx.engine, lab, instance=instance, stages=tuple(stages), only=only)
-        ctx.data["lab"] = lab
-        text = f"{run.score:g}/{run.total:g} points, {run.counts().get('fail', 0)} failing"
-        return HostDone(text, run, run.to_dict())
-
-    return action
-
-
-def doctor_action(
-    spec: Path | None,
-    *,
-    params: Mapping[str, str] | None = None,
-    instance: str = L.DEFAULT_INSTANCE,
-    allow_unsafe: bool = False,
-) -> Action:
-    def action(ctx: HostContext) -> HostDone:
-        from provisioner.targets.doctor import diagnose
-
-        lab = None
-        if spec is not None:
-            ctx.step("loading spec")
-            lab = load_lab_for_host(spec, ctx.host, params=params, instance=instance,
-                                    allow_unsafe=allow_unsafe)
-        ctx.step("diagnosing")
-        report = diagnose(ctx.engine, lab, ssh=ctx.ssh, instance=instance,
-                          inventory_gpus=ctx.host.gpus)
-        report.host = ctx.host.name
-        if not report.ok:  # a failure for the exit code; the report is kept
-            raise _NotReady(report)
-        return HostDone(report.summary(), report, report.as_dict())
-
-    return action
-
-
-class _NotReady(LabupError):
-    """The host answered but is not ready; the report rides along as ``partial``."""
-
-    def __init__(self, report: Any) -> None:
-        self.partial = HostDone(report.summary(), report, report.as_dict())
-        super().__init__(report.summary())

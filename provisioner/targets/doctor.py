@@ -12,13 +12,18 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from labspec.errors import LabupError
+from labspec.errors import EngineError, LabupError
 from labspec.model import Lab
+from provisioner.catalog.lab_source import LabSource
 from provisioner.engine import labels as L
+from provisioner.engine.gpus import GpuProbe, gpus_needed, probe_gpus
 from provisioner.engine.protocol import Engine
-from provisioner.targets.placement import GpuProbe, gpus_needed, probe_gpus
+from provisioner.targets.runner import Action, ActionFailed, Done, HostOutcome, TargetContext
+
+if TYPE_CHECKING:
+    from provisioner.engine.protocol import HostShell
 
 Level = Literal["ok", "warn", "fail", "info"]
 LOW_DISK = 2 * 1024**3  # below this much free space: a warning
@@ -76,7 +81,7 @@ def diagnose(
     engine: Engine,
     lab: Lab | None = None,
     *,
-    ssh: Any | None = None,
+    ssh: HostShell | None = None,
     instance: str = L.DEFAULT_INSTANCE,
     inventory_gpus: int | None = None,
 ) -> DoctorReport:
@@ -99,12 +104,13 @@ def diagnose(
 
 
 def _api_version(engine: Engine) -> str:
-    client = getattr(engine, "client", None)
-    api = getattr(client, "api", None)
-    return str(getattr(api, "api_version", None) or getattr(engine, "api_version", "?"))
+    try:
+        return engine.api_version
+    except LabupError:
+        return "?"
 
 
-def _disk(report: DoctorReport, info: dict[str, Any], ssh: Any | None) -> None:
+def _disk(report: DoctorReport, info: dict[str, Any], ssh: HostShell | None) -> None:
     root = str(info.get("DockerRootDir") or "/var/lib/docker")
     free: int | None = None
     if ssh is not None:
@@ -134,7 +140,7 @@ def _disk(report: DoctorReport, info: dict[str, Any], ssh: Any | None) -> None:
 def _gpus(
     report: DoctorReport,
     info: dict[str, Any],
-    ssh: Any | None,
+    ssh: HostShell | None,
     lab: Lab | None,
     inventory_gpus: int | None,
 ) -> None:
@@ -188,25 +194,21 @@ def _image(report: DoctorReport, engine: Engine, ref: str, *, built: bool) -> No
     if built:
         report.add(item, "ok", "missing; up builds it from the lab folder")
         return
-    api = getattr(getattr(engine, "client", None), "api", None)
-    if api is None:
-        report.add(item, "warn", "missing; cannot ask the registry from here")
-        return
     try:
-        api.inspect_distribution(ref)
-    except Exception as e:  # the SDK's APIError carries the registry's own words
-        said = str(getattr(e, "explanation", "") or e).strip().splitlines()
+        engine.inspect_distribution(ref)
+    except EngineError as e:
         report.add(
             item, "fail",
-            f"missing and not pullable: {said[-1] if said else type(e).__name__}; "
-            "build or load it (see the offline bundles)",
+            f"missing and not pullable: {e.detail}; load it from an offline bundle "
+            "(labup bundle load FILE, or labup up --bundle FILE) or build it "
+            "(labup images prepare --offline)",
         )
         return
     report.add(item, "ok", "missing; pullable (up pulls it)")
 
 
 def _ports(
-    report: DoctorReport, engine: Engine, lab: Lab, instance: str, ssh: Any | None
+    report: DoctorReport, engine: Engine, lab: Lab, instance: str, ssh: HostShell | None
 ) -> None:
     wanted = [(c.name, p, p.host) for c in lab.containers for p in c.ports if p.host is not None]
     if not wanted:
@@ -228,13 +230,10 @@ def _ports(
 
 
 def _engine_ports(engine: Engine, ours: set[str]) -> dict[tuple[int, str], str]:
-    api = getattr(getattr(engine, "client", None), "api", None)
-    if api is None:
-        return {}
     found: dict[tuple[int, str], str] = {}
     try:
-        containers = api.containers(all=False)
-    except Exception:  # doctor reports what it can; the engine line already says it answers
+        containers = engine.running_containers()
+    except LabupError:  # doctor reports what it can; the engine line already says it answers
         return {}
     for c in containers:
         name = (c.get("Names") or ["?"])[0].lstrip("/")
@@ -246,7 +245,7 @@ def _engine_ports(engine: Engine, ours: set[str]) -> dict[tuple[int, str], str]:
     return found
 
 
-def _listening_remote(ssh: Any) -> set[int] | None:
+def _listening_remote(ssh: HostShell) -> set[int] | None:
     """TCP ports listening on the remote host (from /proc/net/tcp{,6}); None when unknown."""
     try:
         res = ssh.run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], timeout=15)
@@ -299,3 +298,40 @@ def render_table(reports: Sequence[DoctorReport], *, stream: Any = None) -> None
             print(f"{host:<{hw}}  {item:<{iw}}  {level:<6}  {detail}", file=out)
     bad = [r.host for r in reports if not r.ok]
     print(("not ready: " + ", ".join(bad)) if bad else "all ready", file=out)
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    source: LabSource | None = None  # also check what this lab needs
+
+
+def doctor_action(opts: DoctorOptions) -> Action[DoctorReport]:
+    def action(ctx: TargetContext) -> Done[DoctorReport]:
+        lab = None
+        if opts.source is not None:
+            ctx.step("loading spec")
+            lab = opts.source.load(ctx.target.template_host())
+        ctx.step("diagnosing")
+        instance = opts.source.instance if opts.source is not None else L.DEFAULT_INSTANCE
+        report = diagnose(ctx.engine, lab, ssh=ctx.ssh, instance=instance,
+                          inventory_gpus=ctx.target.gpus)
+        report.host = ctx.target.name
+        done = Done(report, report.summary(), report.as_dict())
+        if not report.ok:  # a failure for the exit code; the report is kept
+            raise ActionFailed(LabupError(report.summary()), done)
+        return done
+
+    return action
+
+
+def reports_of(outcomes: Sequence[HostOutcome]) -> list[DoctorReport]:
+    """One report per target; a target that could not be asked gets an engine failure line."""
+    reports = []
+    for o in outcomes:
+        if o.done is not None and isinstance(o.done.value, DoctorReport):
+            reports.append(o.done.value)
+            continue
+        bad = DoctorReport(o.host)
+        bad.add("engine", "fail", o.message.splitlines()[0] if o.message else o.status)
+        reports.append(bad)
+    return reports

@@ -24,10 +24,13 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labspec.errors import EngineError
 from labspec.model import Lab, Mount
+
+if TYPE_CHECKING:
+    from paramiko import SFTPClient
 
 MANIFEST = ".labup-manifest.json"
 DEFAULT_BASE = "~/.labup"
@@ -92,7 +95,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def remote_folder_for(sftp: Any, lab: Lab, instance: str, base: str | None = None) -> str:
+def remote_folder_for(sftp: SFTPClient, lab: Lab, instance: str, base: str | None = None) -> str:
     """``<base>/labs/<lab key>-<instance>`` with ``~`` resolved to the login's home."""
     root = base or DEFAULT_BASE
     if root == "~" or root.startswith("~/"):
@@ -102,7 +105,7 @@ def remote_folder_for(sftp: Any, lab: Lab, instance: str, base: str | None = Non
 
 
 def sync_lab(
-    sftp: Any, lab: Lab, *, instance: str, base: str | None = None, host: str | None = None
+    sftp: SFTPClient, lab: Lab, *, instance: str, base: str | None = None, host: str | None = None
 ) -> SyncResult:
     """Make the remote folder hold exactly the lab's bind files; send only what changed."""
     remote = remote_folder_for(sftp, lab, instance, base)
@@ -114,7 +117,7 @@ def sync_lab(
         ) from e
 
 
-def _sync(sftp: Any, lab: Lab, remote: str) -> SyncResult:
+def _sync(sftp: SFTPClient, lab: Lab, remote: str) -> SyncResult:
     _makedirs(sftp, remote)
     manifest_path = posixpath.join(remote, MANIFEST)
     old = _read_manifest(sftp, manifest_path)
@@ -161,14 +164,14 @@ def _sync(sftp: Any, lab: Lab, remote: str) -> SyncResult:
     return SyncResult(remote, tuple(uploaded), tuple(unchanged), tuple(removed), sent)
 
 
-def _stat(sftp: Any, path: str) -> Any:
+def _stat(sftp: SFTPClient, path: str) -> Any:
     try:
         return sftp.stat(path)
     except FileNotFoundError:
         return None
 
 
-def _makedirs(sftp: Any, path: str) -> None:
+def _makedirs(sftp: SFTPClient, path: str) -> None:
     parts = PurePosixPath(path).parts
     current = ""
     for part in parts:
@@ -182,7 +185,7 @@ def _makedirs(sftp: Any, path: str) -> None:
             raise NotADirectoryError(f"{current} exists and is not a folder")
 
 
-def _read_manifest(sftp: Any, path: str) -> dict[str, dict[str, Any]]:
+def _read_manifest(sftp: SFTPClient, path: str) -> dict[str, dict[str, Any]]:
     try:
         with sftp.open(path, "r") as fh:
             doc = json.loads(fh.read().decode("utf-8"))
@@ -194,7 +197,7 @@ def _read_manifest(sftp: Any, path: str) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in files.items()} if isinstance(files, dict) else {}
 
 
-def _write_manifest(sftp: Any, path: str, files: dict[str, dict[str, Any]]) -> None:
+def _write_manifest(sftp: SFTPClient, path: str, files: dict[str, dict[str, Any]]) -> None:
     tmp = path + ".labup-tmp"
     with sftp.open(tmp, "w") as fh:
         fh.write(json.dumps({"version": 1, "files": files}, indent=1, sort_keys=True))
@@ -219,32 +222,3 @@ def remote_lab(lab: Lab, remote_folder: str, *, move_folder: bool = True) -> Lab
     if not move_folder:
         return dataclasses.replace(lab, containers=containers)
     return dataclasses.replace(lab, folder=remote, containers=containers)
-
-
-def prepare_for_engine(
-    engine: Any,
-    lab: Lab,
-    *,
-    instance: str,
-    base: str | None = None,
-    reporter: Any = None,
-    copy: bool = True,
-) -> Lab:
-    """For an engine over SSH: copy the bind files (unless ``copy=False``, for ``plan``) and
-    return the lab as that host must see it. Any other engine: the lab unchanged.
-    (``labup up/reset/plan --host ssh://...`` use this; fleets go through fleet_actions.)"""
-    from provisioner.engine.ssh import ssh_session_of
-
-    if not str(getattr(engine, "url", "")).startswith("ssh://") or not bind_sources(lab):
-        return lab
-    session = ssh_session_of(getattr(engine, "client", None))
-    if session is None:
-        return lab
-    sftp = session.sftp()
-    if not copy:
-        return remote_lab(lab, remote_folder_for(sftp, lab, instance, base))
-    result = sync_lab(sftp, lab, instance=instance, base=base,
-                      host=getattr(engine, "host_label", None))
-    if reporter is not None:
-        reporter.info(f"lab files on {session.target.label}: {result.summary()}")
-    return remote_lab(lab, result.remote_folder)

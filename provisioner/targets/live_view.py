@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from provisioner.targets.runner import FleetResult, HostOutcome
+from provisioner.targets.outcome import FleetResult, HostOutcome
 
 MARKS = {"ok": "ok", "failed": "FAILED", "unreachable": "UNREACHABLE", "skipped": "skipped"}
 

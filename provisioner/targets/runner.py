@@ -1,125 +1,72 @@
-"""Fan a per-host action out over the hosts of an inventory, bounded-parallel.
+"""The one runner: an action on one engine, run on a single target inline or on many at once.
 
-The runner is generic: ``run_fleet(hosts, action)`` connects to each host (one SSH connection,
-reused for every API call, exec probe and SFTP transfer of that host), calls
-``action(ctx)`` with a :class:`HostContext`, and closes the connection. The commands (up,
-down, reset, status, check, plan, doctor) supply the action. A host that is unreachable or
-fails is recorded and never stops the others; the result knows which hosts failed, and
-:func:`record_failed` keeps them next to the inventory for ``--only-failed``.
+Every verb (up, reset, plan, down, status, check, doctor, test, bundle load) is an
+:data:`Action`: a function of a :class:`TargetContext` (the target, its live engine, a progress
+reporter) that returns a :class:`Done`. :func:`run_targets` runs it
+
+- on a single target (``--host URL`` or the default engine) inline, in the main thread: the
+  progress lines of the console reporter, an error is raised to the CLI's one handler (its exit
+  code, Ctrl-C cleaning up as it goes), ``--json`` prints the action's document;
+- on the hosts of an inventory in a bounded pool: one connection per host, one live line per
+  host, a host that fails never stops the others, a summary table, the failed hosts remembered
+  for ``--only-failed``; ``--json`` prints every host's document.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from labspec.errors import EngineUnreachable, LabupError, UserInputError
-from labspec.model import Host, Inventory
+from labspec.errors import EXIT_FAILED, EngineUnreachable, LabupError
 from provisioner.engine.protocol import Engine
+from provisioner.lifecycle.progress import Reporter
+from provisioner.targets.outcome import (
+    ActionFailed,
+    Done,
+    FleetCancelled,
+    FleetFailed,
+    FleetResult,
+    FleetView,
+    HostOutcome,
+    HostSkipped,
+    NullView,
+    Status,
+)
+from provisioner.targets.select import Targets
+from provisioner.targets.target import Target
 
-Status = Literal["ok", "failed", "unreachable", "skipped"]
-FAILED_FILE_SUFFIX = ".labup-failed.json"
+if TYPE_CHECKING:
+    from provisioner.engine.gpus import GpuProbe
+    from provisioner.engine.protocol import HostShell
 
+R = TypeVar("R")
 
-class FleetCancelled(LabupError):
-    """Ctrl-C during a fleet run: raised in each running host's next step."""
-
-
-class HostSkipped(LabupError):
-    """Raised by an action: this host is left out on purpose (e.g. no GPU), with the reason."""
-
-
-class FleetView(Protocol):
-    """What the runner tells a live view: a host started, moved to a step, finished."""
-
-    def started(self, host: str) -> None: ...
-
-    def step(self, host: str, text: str) -> None: ...
-
-    def finished(self, outcome: HostOutcome) -> None: ...
-
-
-class NullView:
-    def started(self, host: str) -> None:
-        pass
-
-    def step(self, host: str, text: str) -> None:
-        pass
-
-    def finished(self, outcome: HostOutcome) -> None:
-        pass
-
-
-@dataclass(frozen=True)
-class HostOutcome:
-    """How one host's run ended."""
-
-    host: str
-    status: Status
-    seconds: float
-    step: str  # the last step reached
-    message: str = ""  # one line (or a few) for the summary; the error text on failure
-    result: Any = None  # what the action returned
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("ok", "skipped")
-
-
-@dataclass(frozen=True)
-class FleetResult:
-    outcomes: tuple[HostOutcome, ...]
-    seconds: float
-
-    @property
-    def failed(self) -> tuple[str, ...]:
-        return tuple(o.host for o in self.outcomes if not o.ok)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if not self.failed else 1
-
-    def outcome(self, host: str) -> HostOutcome:
-        for o in self.outcomes:
-            if o.host == host:
-                return o
-        raise KeyError(host)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seconds": round(self.seconds, 3),
-            "failed": list(self.failed),
-            "hosts": [
-                {
-                    "host": o.host,
-                    "status": o.status,
-                    "seconds": round(o.seconds, 3),
-                    "step": o.step,
-                    "message": o.message,
-                }
-                for o in self.outcomes
-            ],
-        }
+__all__ = [
+    "Action", "ActionFailed", "Done", "FleetCancelled", "FleetFailed", "FleetResult",
+    "FleetView", "HostOutcome", "HostSkipped", "NullView", "Status", "TargetContext",
+    "finish", "run_fleet", "run_targets",
+]
 
 
 @dataclass
-class HostContext:
-    """What an action receives: the host, its engine, and a way to report its current step."""
+class TargetContext:
+    """What an action receives: the target, its engine, a reporter, and a way to say its step."""
 
-    host: Host
+    target: Target
     engine: Engine
-    _report: Callable[[str], None]
-    _step: str = "connected"
-    data: dict[str, Any] = field(default_factory=dict)
+    reporter: Reporter
+    _report: Callable[[str], None] = lambda text: None
+    _progress: Callable[[str], None] | None = None  # transient lines; default: the step
     cancel: threading.Event = field(default_factory=threading.Event)
+    gpu_probe: GpuProbe | None = None  # what placement found, asked once per run
+    _step: str = "connected"
     _cancelled: bool = False
 
     def step(self, text: str) -> None:
@@ -134,62 +81,170 @@ class HostContext:
         self._step = text
         self._report(text)
 
+    def progress(self, text: str) -> None:
+        """A transient progress line (``loading [####------] 40%``): the host's line in a
+        fleet, a line rewritten in place on one engine's terminal."""
+        if self._progress is None:
+            self.step(text)
+        else:
+            self._progress(text)
+
     @property
     def current_step(self) -> str:
         return self._step
 
     @property
-    def ssh(self) -> Any:
-        """The host's :class:`provisioner.engine.ssh.SshSession` (exec probes, SFTP), or None."""
-        from provisioner.engine.ssh import ssh_session_of
-
-        client = getattr(self.engine, "client", None)
-        return ssh_session_of(client) if client is not None else None
+    def ssh(self) -> HostShell | None:
+        """The target's SSH connection (commands on the host, SFTP), or None when local."""
+        return self.engine.ssh_session()
 
 
-Connector = Callable[[Host], Engine]
-Action = Callable[[HostContext], Any]
+Action = Callable[[TargetContext], Done[R]]
+Connector = Callable[[Target], Engine]
 
 
-def connect_host(host: Host, *, timeout: float = 10.0) -> Engine:
-    """One SSH connection to the host's engine, host key verified (see provisioner.engine.ssh)."""
-    from provisioner.engine.docker_engine import DockerEngine
-    from provisioner.engine.ssh import docker_client_over_ssh
+def connect_target(target: Target) -> Engine:
+    return target.connect()
 
-    client = docker_client_over_ssh(
-        host.url,
-        key=host.key,
-        known_hosts=host.known_hosts,
-        timeout=timeout,
-        docker_host=host.docker_host,
-    )
-    return DockerEngine(client, url=host.url, host_label=host.name)
+
+def run_targets(
+    targets: Targets,
+    action: Action[Any],
+    *,
+    command: str,
+    json_out: bool = False,
+    quiet: bool = False,
+    summary: bool = True,
+    raise_errors: bool = True,
+    connector: Connector | None = None,
+) -> FleetResult:
+    """Run ``action`` on every target: inline for one engine, bounded-parallel for a fleet.
+
+    For one engine an error is raised (after ``--json`` printed what the action had done),
+    unless ``raise_errors=False``: then it is in the outcome, as for a fleet. For a fleet the
+    summary table is printed (``summary=False``: the command renders its own) and the failed
+    hosts are remembered next to the inventory; the caller decides the exit (:func:`finish`).
+    """
+    connect = connector or connect_target
+    if not targets.fleet:
+        return _run_inline(targets.first, action, connect, command=command, json_out=json_out,
+                           quiet=quiet, raise_errors=raise_errors)
+    from provisioner.targets.failed_hosts import record_failed
+    from provisioner.targets.live_view import make_view, print_summary
+
+    names = [t.name for t in targets.items]
+    stream = sys.stderr if json_out else sys.stdout
+    with make_view(names, title=command, stream=stream) as view:
+        result = run_fleet(targets.items, action, parallel=targets.parallel, view=view,
+                           connector=connect)
+    if targets.inventory is not None:
+        record_failed(targets.inventory.path, command, result.failed,
+                      [o.host for o in result.outcomes])
+    if json_out:
+        doc = {**result.as_dict(), "command": command}
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    elif summary:
+        print_summary(result, command=command, stream=sys.stdout)
+    return result
+
+
+def finish(result: FleetResult) -> None:
+    """Exit 1 naming the failed hosts of a fleet run (after its summary was printed)."""
+    if result.failed:
+        raise FleetFailed(
+            f"{len(result.failed)} of {len(result.outcomes)} host(s) failed: "
+            f"{', '.join(result.failed)}",
+            hint="fix them and rerun just those with --only-failed",
+        )
+
+
+def emit_json(document: Mapping[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _run_inline(
+    target: Target,
+    action: Action[Any],
+    connect: Connector,
+    *,
+    command: str,
+    json_out: bool,
+    quiet: bool,
+    raise_errors: bool,
+) -> FleetResult:
+    from provisioner.lifecycle.progress import ConsoleReporter, QuietReporter
+
+    t0 = time.monotonic()
+    reporter: Reporter = QuietReporter() if (json_out or quiet) else ConsoleReporter()
+    ctx: TargetContext | None = None
+    line = TransientLine(sys.stderr if not (json_out or quiet) else None)
+    try:
+        engine = connect(target)
+        try:
+            ctx = TargetContext(target=target, engine=engine, reporter=reporter,
+                                _progress=line.show)
+            done = action(ctx)
+        finally:
+            line.clear()
+            with contextlib.suppress(Exception):  # closing a dead connection hides nothing
+                engine.close()
+    except LabupError as e:
+        partial = e.partial if isinstance(e, ActionFailed) else None
+        if json_out and partial is not None:
+            emit_json(partial.document)
+        if raise_errors:
+            raise (e.cause if isinstance(e, ActionFailed) else e) from e
+        status: Status = "unreachable" if isinstance(e, EngineUnreachable) else "failed"
+        if isinstance(e, HostSkipped):
+            status = "skipped"
+        outcome = HostOutcome(target.name, status, time.monotonic() - t0,
+                              ctx.current_step if ctx else "connecting", _one_line(e),
+                              partial, e.exit_code)
+        return FleetResult((outcome,), outcome.seconds)
+    if json_out:
+        emit_json(done.document)
+    outcome = HostOutcome(target.name, "ok", time.monotonic() - t0, "done", done.summary, done)
+    return FleetResult((outcome,), outcome.seconds)
+
+
+class TransientLine:
+    """One line rewritten in place on a terminal (nothing when not a terminal)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream if stream is not None and stream.isatty() else None
+        self._shown = False
+
+    def show(self, text: str) -> None:
+        if self._stream is not None:
+            self._stream.write("\r\033[K" + text[:110])
+            self._stream.flush()
+            self._shown = True
+
+    def clear(self) -> None:
+        if self._stream is not None and self._shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
 
 
 def run_fleet(
-    hosts: Sequence[Host],
-    action: Action,
+    targets: Sequence[Target],
+    action: Action[Any],
     *,
     parallel: int = 10,
     view: FleetView | None = None,
     connector: Connector | None = None,
 ) -> FleetResult:
-    """Run ``action`` on every host, at most ``parallel`` at once; never stop on one failure."""
-    if parallel < 1:
-        raise UserInputError(f"--parallel must be at least 1, got {parallel}")
+    """Run ``action`` on every target, at most ``parallel`` at once; never stop on a failure."""
     shown: FleetView = view or NullView()
-    connect = connector or connect_host
+    connect = connector or connect_target
     started = time.monotonic()
     cancel = threading.Event()
-
-    def one(host: Host) -> HostOutcome:
-        return _run_one(host, action, connect, shown, cancel)
-
-    if not hosts:
+    if not targets:
         return FleetResult(outcomes=(), seconds=0.0)
-    workers = min(parallel, len(hosts))
+    workers = max(1, min(parallel, len(targets)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet") as ex:
-        futures = [ex.submit(one, h) for h in hosts]
+        futures = [ex.submit(_run_one, t, action, connect, shown, cancel) for t in targets]
         try:
             outcomes = tuple(f.result() for f in futures)
         except KeyboardInterrupt:
@@ -203,43 +258,52 @@ def run_fleet(
 
 
 def _run_one(
-    host: Host, action: Action, connect: Connector, view: FleetView, cancel: threading.Event
+    target: Target,
+    action: Action[Any],
+    connect: Connector,
+    view: FleetView,
+    cancel: threading.Event,
 ) -> HostOutcome:
-    t0 = time.monotonic()
-    step = "connecting"
-    if cancel.is_set():
-        return HostOutcome(host.name, "failed", 0.0, "queued", "interrupted before it started")
-    view.started(host.name)
-    view.step(host.name, step)
-    engine: Engine | None = None
-    ctx: HostContext | None = None
+    from provisioner.lifecycle.progress import QuietReporter
 
-    def done(status: Status, message: str, result: Any = None) -> HostOutcome:
-        last = ctx.current_step if ctx is not None else step
-        outcome = HostOutcome(host.name, status, time.monotonic() - t0, last, message, result)
+    t0 = time.monotonic()
+    if cancel.is_set():
+        return HostOutcome(target.name, "failed", 0.0, "queued", "interrupted before it started")
+    view.started(target.name)
+    view.step(target.name, "connecting")
+    engine: Engine | None = None
+    ctx: TargetContext | None = None
+
+    def done(status: Status, message: str, result: Done[Any] | None = None,
+             code: int = 0) -> HostOutcome:
+        last = ctx.current_step if ctx is not None else "connecting"
+        outcome = HostOutcome(target.name, status, time.monotonic() - t0, last, message,
+                              result, code)
         view.finished(outcome)
         return outcome
 
     try:
         try:
-            engine = connect(host)
+            engine = connect(target)
         except LabupError as e:
-            return done("unreachable", _one_line(e))
-        ctx = HostContext(host=host, engine=engine, _report=lambda s: view.step(host.name, s),
-                          cancel=cancel)
-        view.step(host.name, "connected")
+            return done("unreachable", _one_line(e), code=e.exit_code)
+        ctx = TargetContext(target=target, engine=engine, reporter=QuietReporter(),
+                            _report=lambda s: view.step(target.name, s), cancel=cancel)
+        ctx.reporter = step_reporter(ctx.step)
+        view.step(target.name, "connected")
         try:
             result = action(ctx)
         except HostSkipped as e:
             return done("skipped", _one_line(e))
         except EngineUnreachable as e:
-            return done("unreachable", _one_line(e))
-        except LabupError as e:  # an error may carry what was done (``partial``), e.g. a report
-            return done("failed", str(e), getattr(e, "partial", None))
+            return done("unreachable", _one_line(e), code=e.exit_code)
+        except ActionFailed as e:  # what was done rides along (``--json``, reports)
+            return done("failed", str(e), e.partial, e.exit_code)
+        except LabupError as e:
+            return done("failed", str(e), code=e.exit_code)
         except Exception as e:  # a bug or an SDK error nobody wrapped: this host only
-            return done("failed", f"unexpected {type(e).__name__}: {e}")
-        message = result.summary() if hasattr(result, "summary") else ""
-        return done("ok", str(message), result)
+            return done("failed", f"unexpected {type(e).__name__}: {e}", code=EXIT_FAILED)
+        return done("ok", result.summary, result)
     finally:
         if engine is not None:
             # closing a dead connection must not hide the outcome
@@ -247,120 +311,21 @@ def _run_one(
                 engine.close()
 
 
+def step_reporter(step: Callable[[str], None]) -> Reporter:
+    """A lifecycle reporter whose events become the host's current step in the live view."""
+    from provisioner.lifecycle.progress import CallbackReporter, Event
+
+    def show(event: Event) -> None:
+        if event.kind == "message":
+            step(str(event.detail or event.action))
+        elif event.kind == "progress":
+            step(f"{event.name}: {event.action}")
+        else:
+            step(event.text())
+
+    return CallbackReporter(show)
+
+
 def _one_line(e: LabupError) -> str:
     text = e.message
     return text if not e.hint else f"{text} (hint: {e.hint})"
-
-
-# -- host selection ---------------------------------------------------------------------------
-
-
-def select_hosts(
-    inventory: Inventory,
-    limit: Sequence[str] | None = None,
-    *,
-    only: Iterable[str] | None = None,
-) -> tuple[Host, ...]:
-    """The inventory's hosts, in order, narrowed by ``--limit`` (names, groups, glob patterns or
-    ``label=value``, comma-separated or repeated) and by ``only`` (the last run's failures)."""
-    chosen = list(inventory.hosts)
-    if limit:
-        wanted = _expand_limit(inventory, limit)
-        chosen = [h for h in chosen if h.name in wanted]
-    if only is not None:
-        keep = set(only)
-        chosen = [h for h in chosen if h.name in keep]
-    return tuple(chosen)
-
-
-def _expand_limit(inventory: Inventory, limit: Sequence[str]) -> set[str]:
-    names = [h.name for h in inventory.hosts]
-    wanted: set[str] = set()
-    for item in limit:
-        for word in (w.strip() for w in item.split(",")):
-            if not word:
-                continue
-            if "=" in word:  # a label selector: room=b12
-                key, _, value = word.partition("=")
-                matches = [
-                    h.name for h in inventory.hosts if str(h.labels.get(key.strip(), "")) == value
-                ]
-                if not matches:
-                    raise UserInputError(f"--limit {word!r}: no host has the label {key}={value}")
-                wanted.update(matches)
-            elif word in inventory.groups:
-                wanted.update(inventory.groups[word])
-            elif word in names:
-                wanted.add(word)
-            elif any(ch in word for ch in "*?["):
-                matches = fnmatch.filter(names, word)
-                if not matches:
-                    raise UserInputError(f"--limit {word!r} matches no host in {inventory.path}")
-                wanted.update(matches)
-            else:
-                groups = ", ".join(sorted(inventory.groups)) or "none"
-                raise UserInputError(
-                    f"--limit {word!r} is neither a host nor a group of {inventory.path}",
-                    hint=f"hosts: {', '.join(names)}; groups: {groups}",
-                )
-    return wanted
-
-
-# -- --only-failed: the last run's failed hosts, in a small file next to the inventory ---------
-
-
-def failed_file(inventory_path: Path) -> Path:
-    """``classroom.yml`` keeps its last failures in ``.classroom.yml.labup-failed.json``."""
-    return inventory_path.with_name(f".{inventory_path.name}{FAILED_FILE_SUFFIX}")
-
-
-def record_failed(inventory_path: Path, command: str, result: FleetResult) -> Path | None:
-    """Remember which hosts failed (an empty list when none did), per command verb and as the
-    last run; None when the inventory's folder is not writable."""
-    path = failed_file(inventory_path)
-    entry = {
-        "command": command,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "failed": list(result.failed),
-        "ran": [o.host for o in result.outcomes],
-    }
-    try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-        by_verb = dict(old.get("by_command", {})) if isinstance(old, dict) else {}
-    except (OSError, ValueError):
-        by_verb = {}
-    by_verb[_verb(command)] = entry
-    doc = {**entry, "by_command": by_verb}
-    try:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        return None
-    return path
-
-
-def _verb(command: str) -> str:
-    return command.split()[0] if command.split() else command
-
-
-def load_failed(inventory_path: Path, command: str | None = None) -> tuple[str, tuple[str, ...]]:
-    """(command, failed hosts) of the last recorded run of the same verb as ``command`` (``up``
-    reruns what the last ``up`` left failed, even if a ``status`` ran since), else of the last
-    run; a clear error when nothing is recorded."""
-    path = failed_file(inventory_path)
-    try:
-        doc: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        entry = doc
-        if command is not None:
-            entry = doc.get("by_command", {}).get(_verb(command), doc)
-        failed = tuple(str(h) for h in entry["failed"])
-        recorded = str(entry.get("command", "?"))
-    except FileNotFoundError as e:
-        raise UserInputError(
-            f"--only-failed: no earlier fleet run is recorded for {inventory_path}",
-            hint="run the command once without --only-failed",
-        ) from e
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise UserInputError(f"--only-failed: cannot read {path}: {e}") from e
-    return recorded, failed

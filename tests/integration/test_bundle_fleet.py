@@ -17,7 +17,7 @@ from typing import Any
 
 import docker
 import pytest
-from classroom import Classroom
+from classroom import Classroom, connect_host
 
 import labspec
 from labspec.model import Lab
@@ -108,7 +108,6 @@ def test_bundle_reaches_three_hosts_brings_the_lab_up_and_a_second_run_sends_not
 ) -> None:
     from provisioner import lifecycle
     from provisioner.lifecycle.progress import QuietReporter
-    from provisioner.targets.runner import connect_host
 
     hosts = [h.name for h in _three(classroom)]
     first = _labup(
@@ -165,19 +164,17 @@ def test_fleet_up_with_a_bundle_brings_the_lab_up_on_hosts_that_lacked_its_image
     classroom: Classroom, fleet_course: FleetCourse, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from provisioner import lifecycle
-    from provisioner.cli.fleet import fleet_up
+    from provisioner.cli.main import main
     from provisioner.lifecycle.progress import QuietReporter
-    from provisioner.targets.runner import connect_host
 
     hosts = [h.name for h in _three(classroom)]
     try:
-        fleet_up(
-            str(classroom.inventory_path), str(fleet_course.spec), sets=None,
-            instance="default", allow_unsafe=False, keep_on_failure=False, checks=True,
-            timeout=60.0, limit=hosts, parallel=None, only_failed=False, json_out=False,
-            bundle=fleet_course.bundle,
-        )
+        with pytest.raises(SystemExit) as code:
+            main(["up", str(fleet_course.spec), "-i", str(classroom.inventory_path),
+                  "--limit", ",".join(hosts), "--timeout", "60", "--bundle",
+                  str(fleet_course.bundle)])
         out = capsys.readouterr().out
+        assert code.value.code == 0, out
         assert "all hosts ok" in out
         assert "bundle: loaded" in out or "loading [" in out  # the per-host step lines
         for h in _three(classroom):

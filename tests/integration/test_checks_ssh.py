@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from classroom import Classroom
+from classroom import Classroom, connect_host
 
 from labspec.model import Check, Container, Lab, Volume
 from provisioner.checks import run_checks
 from provisioner.engine.labels import MANAGED
-from provisioner.engine.probe import PROBE_IMAGE, close_sidecars
-from provisioner.targets.runner import connect_host
+from provisioner.engine.probe import close_sidecars
+from provisioner.engine.probe_image import PROBE_IMAGE
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh]
 
@@ -49,7 +49,7 @@ CHECKS = (
 def test_checks_run_the_same_over_ssh(classroom: Classroom) -> None:
     host = classroom.good[0]
     engine: Any = connect_host(host)
-    client = engine.client
+    client = engine.sdk_client()
     key = f"cks{uuid.uuid4().hex[:8]}"
     labels = {MANAGED: "true", "labup.test": key}
     made: list[Any] = []

@@ -17,7 +17,8 @@ from labspec.model import Check, Container, Lab, Volume
 from provisioner.checks import run_checks
 from provisioner.engine.connect import connect
 from provisioner.engine.labels import MANAGED
-from provisioner.engine.probe import PROBE_IMAGE, close_sidecars, ensure_probe_image, run_probe
+from provisioner.engine.probe import close_sidecars, run_probe
+from provisioner.engine.probe_image import PROBE_IMAGE, ensure_probe_image
 
 pytestmark = pytest.mark.docker
 

@@ -52,7 +52,8 @@ def test_exec_returns_rc_stdout_stderr_and_times_out(box: str) -> None:
 def test_inspections_return_none_when_missing_on_both_paths(
     box: str, docker_client: Any, unique: str
 ) -> None:
-    for engine in (connect(None), DockerEngine(docker_client)):
+    injected = DockerEngine(docker_client, url="unix:///var/run/docker.sock")
+    for engine in (connect(None), injected):
         assert engine.inspect_container(box)["Name"] == f"/{box}"  # type: ignore[index]
         assert engine.inspect_container(f"missing-{unique}") is None
         assert engine.inspect_image(f"missing/{unique}:1") is None

@@ -7,19 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from classroom import Classroom
+from classroom import Classroom, down_on, fleet, status_on, up_on
 
 from provisioner.engine import labels as L
-from provisioner.targets.actions import down_action, status_action, up_action
+from provisioner.targets.failed_hosts import load_failed, record_failed
 from provisioner.targets.live_view import PlainView, print_summary
-from provisioner.targets.runner import (
-    FleetResult,
-    HostContext,
-    load_failed,
-    record_failed,
-    run_fleet,
-    select_hosts,
-)
+from provisioner.targets.runner import Done, FleetResult, TargetContext
+from provisioner.targets.select import select_hosts
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 
@@ -70,7 +64,7 @@ def test_up_status_down_on_the_class_while_broken_hosts_fail_alone(
     everyone = (*classroom.good, *classroom.broken)
     out = io.StringIO()
     try:
-        result = run_fleet(everyone, up_action(spec, checks=False), parallel=6,
+        result = fleet(everyone, up_on(spec, checks=False), parallel=6,
                            view=PlainView(out))
         by = {o.host: o for o in result.outcomes}
         for h in classroom.good:
@@ -109,15 +103,15 @@ def test_up_status_down_on_the_class_while_broken_hosts_fail_alone(
             assert sum(1 for line in text.splitlines() if line.startswith(h.name + " ")) == 1
         assert "failed: hdown, hbadkey, hnodocker" in text
 
-        status = run_fleet(classroom.good, status_action(name), parallel=3)
+        status = fleet(classroom.good, status_on(name), parallel=3)
         for o in status.outcomes:
             assert o.status == "ok"
             assert f"{name}[default] running (2/2 running)" in o.message
 
-        again = run_fleet(classroom.good, up_action(spec, checks=False), parallel=3)
+        again = fleet(classroom.good, up_on(spec, checks=False), parallel=3)
         assert all("up to date" in o.message for o in again.outcomes), again.as_dict()
 
-        gone = run_fleet(classroom.good, down_action(name), parallel=3)
+        gone = fleet(classroom.good, down_on(name), parallel=3)
         assert gone.failed == ()
         for h in classroom.good:
             left = classroom.client(h.name).containers.list(
@@ -134,14 +128,14 @@ def test_only_failed_reruns_just_the_hosts_that_failed(
     inventory = classroom.inventory("h1", "hdown", "h2", path=tmp_path / "class.yml")
     seen: list[str] = []
 
-    def ping(ctx: HostContext) -> str:
-        seen.append(ctx.host.name)
+    def ping(ctx: TargetContext) -> Done[str]:
+        seen.append(ctx.target.name)
         ctx.engine.info()
-        return "pong"
+        return Done("pong", "pong")
 
-    first = run_fleet(inventory.hosts, ping, parallel=3)
+    first = fleet(inventory.hosts, ping, parallel=3)
     assert first.failed == ("hdown",)
-    record = record_failed(inventory.path, "ping", first)
+    record = record_failed(inventory.path, "ping", first.failed, [o.host for o in first.outcomes])
     assert record is not None and record.name == ".class.yml.labup-failed.json"
     assert json.loads(record.read_text())["failed"] == ["hdown"]
     command, failed = load_failed(inventory.path)
@@ -149,7 +143,7 @@ def test_only_failed_reruns_just_the_hosts_that_failed(
     rerun = select_hosts(inventory, only=failed)
     assert [h.name for h in rerun] == ["hdown"]
     seen.clear()
-    second = run_fleet(rerun, ping)
+    second = fleet(rerun, ping)
     assert seen == [] and second.failed == ("hdown",)
 
 
@@ -158,18 +152,18 @@ def test_hosts_run_in_parallel_up_to_the_bound(classroom: Classroom) -> None:
 
     together = threading.Barrier(3, timeout=20)  # breaks unless all three run at once
 
-    def meet(ctx: HostContext) -> str:
+    def meet(ctx: TargetContext) -> Done[str]:
         ctx.step("waiting for the others")
         together.wait()
-        return str(ctx.engine.info()["Name"])
+        return Done(str(ctx.engine.info()["Name"]), "")
 
-    assert run_fleet(classroom.good, meet, parallel=3).failed == ()
+    assert fleet(classroom.good, meet, parallel=3).failed == ()
 
     lock = threading.Lock()
     running = [0]
     most = [0]
 
-    def count(ctx: HostContext) -> str:
+    def count(ctx: TargetContext) -> Done[str]:
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
@@ -179,15 +173,15 @@ def test_hosts_run_in_parallel_up_to_the_bound(classroom: Classroom) -> None:
         finally:
             with lock:
                 running[0] -= 1
-        return "ok"
+        return Done("ok", "ok")
 
     hosts = (*classroom.good, *classroom.good)  # six runs over three hosts
-    assert run_fleet(hosts, count, parallel=2).failed == ()
+    assert fleet(hosts, count, parallel=2).failed == ()
     assert most[0] <= 2
 
 
 def test_summary_when_all_succeed(classroom: Classroom) -> None:
-    result = run_fleet(classroom.good, lambda ctx: "fine", parallel=2)
+    result = fleet(classroom.good, lambda ctx: Done("fine", "fine"), parallel=2)
     assert isinstance(result, FleetResult)
     out = io.StringIO()
     print_summary(result, command="ping", stream=out)
@@ -206,7 +200,7 @@ def test_a_host_whose_up_fails_is_rolled_back_while_the_others_come_up(
         detach=True, name=f"labup-squat-{unique}", ports={"80/tcp": ("127.0.0.1", port)},
     )
     try:
-        result = run_fleet(classroom.good, up_action(spec, checks=False), parallel=3)
+        result = fleet(classroom.good, up_on(spec, checks=False), parallel=3)
         assert result.failed == ("h2",)
         failed = result.outcome("h2")
         assert failed.status == "failed"

@@ -11,7 +11,7 @@ from classroom import Classroom
 
 from provisioner.cli.main import main
 from provisioner.engine import labels as L
-from provisioner.engine.ssh import ssh_session_of
+from provisioner.engine.ssh_docker import ssh_session_of
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 

@@ -7,12 +7,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from classroom import Classroom
+from classroom import Classroom, down_on, fleet, up_on
 
 from provisioner.engine import labels as L
-from provisioner.targets.actions import down_action, up_action
 from provisioner.targets.placement import host_gpus
-from provisioner.targets.runner import HostContext, run_fleet
+from provisioner.targets.runner import Done, TargetContext
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh, pytest.mark.fleet]
 
@@ -40,15 +39,15 @@ def _spec(tmp_path: Path, name: str) -> Path:
 
 
 def _purge(classroom: Classroom, name: str) -> None:
-    run_fleet(classroom.good, down_action(name), parallel=3)
+    fleet(classroom.good, down_on(name), parallel=3)
 
 
 def test_probe_sees_the_fake_gpu_only_on_its_host(classroom: Classroom) -> None:
-    def probe(ctx: HostContext) -> str:
-        return host_gpus(ctx).text()
+    def probe(ctx: TargetContext) -> Done[str]:
+        return Done(host_gpus(ctx).text(), "")
 
-    result = run_fleet(classroom.good, probe, parallel=3)
-    found = {o.host: o.result for o in result.outcomes}
+    result = fleet(classroom.good, probe, parallel=3)
+    found = {o.host: o.done.value for o in result.outcomes}
     assert found[classroom.gpu_host] == "1 GPU(s): Fake Tesla T4 [probe]"
     others = [h.name for h in classroom.good if h.name != classroom.gpu_host]
     for name in others:
@@ -61,7 +60,7 @@ def test_gpu_lab_lands_only_where_there_is_a_gpu(
     name = f"gpu-{unique}"
     spec = _spec(tmp_path, name)
     try:
-        result = run_fleet(classroom.good, up_action(spec, checks=False), parallel=3)
+        result = fleet(classroom.good, up_on(spec, checks=False), parallel=3)
         by = {o.host: o for o in result.outcomes}
         assert by[classroom.gpu_host].status == "ok", by[classroom.gpu_host].message
         for h in classroom.good:
@@ -79,7 +78,7 @@ def test_gpu_lab_lands_only_where_there_is_a_gpu(
         requests = trainer.attrs["HostConfig"]["DeviceRequests"]
         assert requests and requests[0]["Count"] == 1
 
-        refused = run_fleet(classroom.good, up_action(spec, checks=False, refuse_no_gpu=True),
+        refused = fleet(classroom.good, up_on(spec, checks=False, refuse_no_gpu=True),
                             parallel=3)
         assert set(refused.failed) == {h.name for h in classroom.good} - {classroom.gpu_host}
         assert "needs 1 GPU(s)" in refused.outcome(refused.failed[0]).message
@@ -94,7 +93,7 @@ def test_inventory_gpus_win_over_the_probe(
     spec = _spec(tmp_path, name)
     gpu_host = dataclasses.replace(classroom.host(classroom.gpu_host), gpus=0)
     try:
-        result = run_fleet([gpu_host], up_action(spec, checks=False))
+        result = fleet([gpu_host], up_on(spec, checks=False))
         outcome = result.outcomes[0]
         assert outcome.status == "skipped"
         assert outcome.message.endswith("this host has no GPU")

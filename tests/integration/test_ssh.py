@@ -12,13 +12,8 @@ import pytest
 from classroom import TEST_IMAGE, Classroom
 
 from labspec.errors import EngineUnreachable
-from provisioner.engine.ssh import (
-    HostKeyError,
-    SshAuthError,
-    docker_client_over_ssh,
-    parse_ssh_url,
-    ssh_session_of,
-)
+from provisioner.engine.ssh_docker import docker_client_over_ssh, ssh_session_of
+from provisioner.engine.ssh_keys import HostKeyError, SshAuthError, parse_ssh_url
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh]
 

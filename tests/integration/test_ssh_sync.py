@@ -9,7 +9,7 @@ import pytest
 from classroom import TEST_IMAGE, Classroom
 
 from labspec.model import Container, Lab, Mount
-from provisioner.engine.ssh import ssh_session_of
+from provisioner.engine.ssh_docker import ssh_session_of
 from provisioner.targets.file_sync import MANIFEST, remote_lab, sync_lab
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh]

@@ -15,17 +15,16 @@ from labspec.errors import UserInputError
 from labspec.model import Lab
 from labspec.templating import template_context
 from provisioner.cli import main as cli
-from provisioner.offline.base_images import (
+from provisioner.offline.recipes import (
     RECIPES,
     Recipe,
-    busybox_rootfs_tar,
     dockerfile_bases,
-    find_busybox,
     images_for_lab,
     normalise_ref,
     recipe_for,
     split_ref,
 )
+from provisioner.offline.rootfs import busybox_rootfs_tar, find_busybox
 
 FOLDERS = catalog_folders()
 IDS = [f.name for f in FOLDERS]

@@ -69,7 +69,7 @@ def test_registry_knows_ten_types_and_loads_each() -> None:
 
 
 def test_batch_script_refers_to_commands_only_by_position() -> None:
-    from provisioner.engine.probe import _batch_argv
+    from provisioner.engine.sidecars import _batch_argv
 
     argv = _batch_argv([["echo", "$(reboot)"], ["nc", "-w", "1", "db; rm -rf /", "5432"]], "B")
     script = argv[2]
@@ -79,7 +79,7 @@ def test_batch_script_refers_to_commands_only_by_position() -> None:
 
 
 def test_batch_output_is_split_by_lengths_not_by_content() -> None:
-    from provisioner.engine.probe import _split_batch
+    from provisioner.engine.sidecars import _split_batch
 
     raw = b"B 0 9 0\nB 1 2 3\nxB 3 1 3\n\nzz\xff"
     assert [(r.rc, r.stdout, r.stderr) for r in _split_batch(raw, "B", 2, "")] == [

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +15,24 @@ import pytest
 
 from labspec.errors import EngineUnreachable, LabupError, UserInputError
 from labspec.model import Container, GpuRequest, Host, Inventory, Lab, Mount
+from provisioner.checks.results import CheckResult, CheckRun
+from provisioner.engine.gpus import gpus_needed, parse_nvidia_smi
 from provisioner.engine.protocol import CommandResult
-from provisioner.engine.ssh import HostKeyError, SshTarget, fingerprint, verify_host_key
-from provisioner.report.class_report import build_report
+from provisioner.engine.ssh_keys import HostKeyError, SshTarget, fingerprint, verify_host_key
+from provisioner.lifecycle.progress import QuietReporter
+from provisioner.report.class_report import HostRun, build_report
+from provisioner.targets.failed_hosts import failed_file, load_failed, record_failed
 from provisioner.targets.file_sync import remote_lab
 from provisioner.targets.live_view import PlainView, print_summary
-from provisioner.targets.placement import gpus_needed, parse_nvidia_smi
 from provisioner.targets.runner import (
-    HostContext,
-    HostOutcome,
+    Done,
+    FleetResult,
     HostSkipped,
-    failed_file,
-    load_failed,
-    record_failed,
+    TargetContext,
     run_fleet,
-    select_hosts,
 )
+from provisioner.targets.select import TargetOptions, select_hosts
+from provisioner.targets.target import Target
 
 
 class FakeEngine:
@@ -51,6 +52,14 @@ class FakeEngine:
 
 def _hosts(*names: str) -> tuple[Host, ...]:
     return tuple(Host(name=n, address="127.0.0.1", port=22000 + i) for i, n in enumerate(names))
+
+
+def _targets(*names: str) -> tuple[Target, ...]:
+    return tuple(Target.from_host(h) for h in _hosts(*names))
+
+
+def _record(inv: Path, command: str, result: FleetResult) -> Path | None:
+    return record_failed(inv, command, result.failed, [o.host for o in result.outcomes])
 
 
 def _inventory(tmp_path: Path) -> Inventory:
@@ -86,24 +95,24 @@ def test_unknown_limit_names_the_valid_hosts_and_groups(tmp_path: Path) -> None:
 def test_each_kind_of_failure_stays_on_its_own_host() -> None:
     engines: dict[str, FakeEngine] = {}
 
-    def connect(host: Host) -> Any:
-        if host.name == "down":
-            raise EngineUnreachable("cannot reach the SSH server", host=host.name)
-        engines[host.name] = FakeEngine(host.name)
-        return engines[host.name]
+    def connect(target: Target) -> Any:
+        if target.name == "down":
+            raise EngineUnreachable("cannot reach the SSH server", host=target.name)
+        engines[target.name] = FakeEngine(target.name)
+        return engines[target.name]
 
-    def action(ctx: HostContext) -> str:
+    def action(ctx: TargetContext) -> Done[str]:
         ctx.step("working")
-        name = ctx.host.name
+        name = ctx.target.name
         if name == "skip":
             raise HostSkipped("needs 1 GPU(s)")
         if name == "bad":
             raise LabupError("the lab failed")
         if name == "bug":
             raise RuntimeError("boom")
-        return "done"
+        return Done("done", "")
 
-    hosts = _hosts("ok", "down", "skip", "bad", "bug")
+    hosts = _targets("ok", "down", "skip", "bad", "bug")
     result = run_fleet(hosts, action, parallel=2, connector=connect)
     got = {o.host: (o.status, o.message) for o in result.outcomes}
     assert [o.host for o in result.outcomes] == ["ok", "down", "skip", "bad", "bug"]
@@ -114,30 +123,32 @@ def test_each_kind_of_failure_stays_on_its_own_host() -> None:
     assert got["bug"] == ("failed", "unexpected RuntimeError: boom")
     assert result.failed == ("down", "bad", "bug") and result.exit_code == 1
     assert all(e.closed for e in engines.values())  # every connection closed, even on errors
-    assert result.outcome("ok").result == "done"
+    done = result.outcome("ok").done
+    assert done is not None and done.value == "done"
 
 
 def test_parallel_below_one_is_refused() -> None:
     with pytest.raises(UserInputError, match="--parallel must be at least 1"):
-        run_fleet(_hosts("a"), lambda ctx: None, parallel=0, connector=FakeEngine)
+        TargetOptions(inventory=Path("class.yml"), parallel=0)
 
 
 def test_only_failed_record_round_trip(tmp_path: Path) -> None:
     inv = tmp_path / "class.yml"
     with pytest.raises(UserInputError, match="no earlier fleet run is recorded"):
         load_failed(inv)
-    result = run_fleet(
-        _hosts("a", "b"),
-        lambda ctx: (_ for _ in ()).throw(LabupError("x")) if ctx.host.name == "b" else "ok",
-        connector=lambda h: FakeEngine(h.name),
-    )
-    path = record_failed(inv, "up 5", result)
+    def fails_on_b(ctx: TargetContext) -> Done[str]:
+        if ctx.target.name == "b":
+            raise LabupError("x")
+        return Done("ok", "")
+
+    result = run_fleet(_targets("a", "b"), fails_on_b, connector=lambda t: FakeEngine(t.name))
+    path = _record(inv, "up 5", result)
     assert path == failed_file(inv) == tmp_path / ".class.yml.labup-failed.json"
     assert json.loads(path.read_text())["ran"] == ["a", "b"]
     assert load_failed(inv) == ("up 5", ("b",))
     # a later status that went well does not hide what the last up left failed
-    record_failed(inv, "status 5", run_fleet(_hosts("a", "b"), lambda ctx: "ok",
-                                              connector=lambda h: FakeEngine(h.name)))
+    _record(inv, "status 5", run_fleet(_targets("a", "b"), lambda ctx: Done("ok", ""),
+                                       connector=lambda t: FakeEngine(t.name)))
     assert load_failed(inv, "up 5") == ("up 5", ("b",))
     assert load_failed(inv, "status") == ("status 5", ())
     assert load_failed(inv) == ("status 5", ())  # without a command: the last run
@@ -203,36 +214,23 @@ def test_host_keys_unknown_changed_and_known(tmp_path: Path) -> None:
     verify_host_key(target, server, known)  # accepted: no exception
 
 
-@dataclass
-class _Result:
-    id: str
-    status: str
-    earned: float
-    points: float
-    message: str = ""
-    hint: str = ""
-    description: str = ""
-
-
-@dataclass
-class _Run:
-    results: list[_Result] = field(default_factory=list)
-
-
-@dataclass
-class _Done:
-    result: Any
+def _run(*results: tuple[str, str, float, float, str]) -> CheckRun:
+    run = CheckRun(lab="lab5", title="Five", host="h", instance="default", started="now")
+    run.results = [
+        CheckResult(id=i, type="exec", stage="task", status=s, message="", hint=hint,
+                    description="", points=points, earned=earned)
+        for i, s, earned, points, hint in results
+    ]
+    return run
 
 
 def test_class_report_rows_columns_and_totals() -> None:
-    outcomes = [
-        HostOutcome("pc01", "ok", 1.0, "done", "", _Done(_Run([
-            _Result("a", "pass", 1, 1), _Result("b", "pass", 2, 2)]))),
-        HostOutcome("pc02", "ok", 1.0, "done", "", _Done(_Run([
-            _Result("a", "pass", 1, 1), _Result("b", "fail", 0, 2, hint="do <b>")]))),
-        HostOutcome("pc03", "unreachable", 0.1, "connecting", "cannot reach\nmore"),
+    hosts = [
+        HostRun("pc01", "ann", _run(("a", "pass", 1, 1, ""), ("b", "pass", 2, 2, ""))),
+        HostRun("pc02", "<ben>", _run(("a", "pass", 1, 1, ""), ("b", "fail", 0, 2, "do <b>"))),
+        HostRun("pc03", "pc03", None, "unreachable", "cannot reach\nmore"),
     ]
-    report = build_report("lab5", "Five", outcomes, {"pc01": "ann", "pc02": "<ben>"})
+    report = build_report("lab5", "Five", hosts)
     assert [c.id for c in report.columns] == ["a", "b"]
     assert [(r.learner, r.score, r.total, r.percent) for r in report.rows] == [
         ("ann", 3, 3, 100.0), ("<ben>", 1, 3, 33.3), ("pc03", 0, 0, None)]
@@ -248,12 +246,13 @@ def test_plain_view_and_summary_name_the_failed_hosts() -> None:
     view = PlainView(out)
     view.step("pc01", "pulling")
     view.step("pc01", "pulling")  # repeated steps are not repeated
-    result = run_fleet(
-        _hosts("pc01", "pc02"),
-        lambda ctx: "fine" if ctx.host.name == "pc01" else (_ for _ in ()).throw(
-            LabupError("port 8080 taken\nmore detail")),
-        connector=lambda h: FakeEngine(h.name), view=view,
-    )
+    def fails_on_pc02(ctx: TargetContext) -> Done[str]:
+        if ctx.target.name == "pc02":
+            raise LabupError("port 8080 taken\nmore detail")
+        return Done("fine", "fine")
+
+    result = run_fleet(_targets("pc01", "pc02"), fails_on_pc02,
+                       connector=lambda t: FakeEngine(t.name), view=view)
     assert out.getvalue().count("[pc01] pulling") == 1
     assert "[pc02] FAILED" in out.getvalue() and "port 8080 taken" in out.getvalue()
     summary = io.StringIO()
@@ -268,7 +267,8 @@ def test_after_ctrl_c_the_next_step_fails_once_so_cleanup_can_report() -> None:
     from provisioner.targets.runner import FleetCancelled
 
     seen: list[str] = []
-    ctx = HostContext(host=_hosts("a")[0], engine=FakeEngine("a"), _report=seen.append)
+    ctx = TargetContext(target=_targets("a")[0], engine=FakeEngine("a"),
+                        reporter=QuietReporter(), _report=seen.append)
     ctx.step("creating web")
     ctx.cancel.set()
     with pytest.raises(FleetCancelled, match="interrupted"):

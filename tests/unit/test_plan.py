@@ -17,7 +17,7 @@ from labspec.model import (
     Volume,
 )
 from provisioner.engine import labels as L
-from provisioner.engine.docker_engine import Observed
+from provisioner.engine.protocol import Observed
 from provisioner.lifecycle.config_hash import CONFIG_JSON, changed_fields, config_hash
 from provisioner.lifecycle.planner import desired_state, make_plan
 

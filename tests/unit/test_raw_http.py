@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from labspec.errors import EngineUnreachable
-from provisioner.engine.docker_engine import ApiError, RawApi
+from provisioner.engine.http import RawApi
+from provisioner.engine.protocol import ApiError
 
 
 class Server:

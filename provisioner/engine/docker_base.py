@@ -1,0 +1,173 @@
+"""The connection to one Docker engine: identity, the transport its requests take, errors.
+
+:class:`DockerConnection` is the base of :class:`~provisioner.engine.docker_engine.DockerEngine`:
+requests go through the standard library where the URL allows (``unix://``, ``tcp://``), the
+docker SDK client is made on first need (and over SSH, given). The checks' narrow door is in
+:mod:`provisioner.engine.docker_checks`, the lifecycle's calls in ``docker_engine``.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from labspec.errors import EngineError, EngineUnreachable
+from provisioner.engine.http import (
+    DEFAULT_URL,
+    ENGINE_HINT,
+    RawApi,
+    SdkTransport,
+    Transport,
+    api_error_text,
+)
+
+if TYPE_CHECKING:
+    from provisioner.engine.protocol import HostShell
+
+
+def _q(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+class DockerConnection:
+    """Identity and transport of one engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        url: str | None = None,
+        host_label: str = "local",
+        timeout: float = 60.0,
+        pool_size: int = 16,
+        transport: Transport | None = None,
+        ssh: HostShell | None = None,
+    ) -> None:
+        if client is not None and url is None:
+            raise ValueError("DockerEngine(client) needs the url the client talks to")
+        self._client = client
+        self._url = url or DEFAULT_URL
+        self._ssh = ssh
+        self._host_label = host_label
+        self._timeout = timeout
+        self._pool_size = pool_size
+        self._info: dict[str, Any] | None = None
+        self._api_version: str | None = None
+        self._lock = threading.Lock()
+        self._version_lock = threading.Lock()
+        self.raw: RawApi | None = (
+            RawApi(self._url, timeout) if client is None and RawApi.supports(self._url) else None
+        )
+        self._transport: Transport | None = transport or self.raw
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def host_label(self) -> str:
+        return self._host_label
+
+    @property
+    def is_local(self) -> bool:
+        return self._url.startswith("unix://")
+
+    def __repr__(self) -> str:
+        return f"DockerEngine({self._url!r}, host_label={self._host_label!r})"
+
+    def ssh_session(self) -> HostShell | None:
+        return self._ssh
+
+    def sdk_client(self) -> Any:
+        """The docker SDK client, created (and docker imported) on first use."""
+        with self._lock:
+            if self._client is None:
+                try:
+                    import docker
+                except ImportError as e:  # pragma: no cover - docker is a dependency
+                    raise EngineError("the docker Python package is not installed") from e
+                try:
+                    self._client = docker.DockerClient(
+                        base_url=self._url,
+                        timeout=int(self._timeout),
+                        max_pool_size=self._pool_size,
+                    )
+                except docker.errors.DockerException as e:
+                    raise EngineUnreachable(
+                        f"no Docker engine answers at {self._url} ({api_error_text(e)})",
+                        hint=ENGINE_HINT,
+                    ) from e
+            return self._client
+
+    @property
+    def api(self) -> Any:
+        """The SDK's low-level APIClient (imports docker)."""
+        return self.sdk_client().api
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = SdkTransport(self.api)
+        return self._transport
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        return self.transport.request(method, path, params=params, body=body, timeout=timeout)
+
+    def _fail(self, e: Exception, what: str, resource: str | None = None) -> EngineError:
+        if isinstance(e, EngineUnreachable):
+            return e
+        name = type(e).__name__
+        if name in ("ConnectionError", "ConnectTimeout") or isinstance(e, ConnectionError):
+            return EngineUnreachable(
+                f"lost the Docker engine at {self._url} while trying to {what} ({e})",
+                host=self._host_label if self._host_label != "local" else None,
+                hint=ENGINE_HINT,
+            )
+        return EngineError(
+            f"could not {what}: {api_error_text(e)}",
+            host=self._host_label if self._host_label != "local" else None,
+            resource=resource,
+        )
+
+    def ping(self, timeout: float | None = None) -> None:
+        """Raise EngineUnreachable unless the engine answers."""
+        if self.raw is not None:
+            self.raw.ping(timeout)
+            return
+        try:
+            self.sdk_client().ping()
+        except Exception as e:
+            raise EngineUnreachable(
+                f"no Docker engine answers at {self._url} ({api_error_text(e)})", hint=ENGINE_HINT
+            ) from e
+
+    @property
+    def api_version(self) -> str:
+        """The engine's API version (``/version``), asked once."""
+        with self._version_lock:  # asked once, even when many threads create at once
+            if self._api_version is None:
+                answer = self.call("GET", "/version") or {}
+                self._api_version = str(answer.get("ApiVersion", "1.41"))
+            return self._api_version
+
+    def endpoints_at_create(self) -> bool:
+        """Engines with API >= 1.44 take every network endpoint at create; older ones take one."""
+        major, minor = (int(x) for x in self.api_version.split(".")[:2])
+        return (major, minor) >= (1, 44)
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+        if self._client is not None:
+            self._client.close()

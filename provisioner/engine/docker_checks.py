@@ -1,0 +1,133 @@
+"""The checks' narrow door on a Docker engine: exec, inspections, the engine's stat, probes.
+
+Nothing here creates or removes a lab resource (:class:`~provisioner.engine.protocol.
+CheckEngine`); a check runs the same over every transport.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from labspec.errors import EngineError
+from provisioner.engine.docker_base import DockerConnection, _q
+from provisioner.engine.protocol import ApiError, CommandResult
+
+
+class DockerChecks(DockerConnection):
+    """A Docker engine as the checks see it."""
+
+    def exec(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        try:
+            exec_id = self.api.exec_create(
+                container,
+                list(argv),
+                user=user or "",
+                workdir=workdir,
+                environment=dict(env) if env else None,
+                stdout=True,
+                stderr=True,
+            )["Id"]
+        except Exception as e:
+            raise self._fail(e, f"run {list(argv)!r}", container) from e
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["out"] = self.api.exec_start(exec_id, demux=True)
+            except Exception as e:  # reported to the caller below
+                box["err"] = e
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            return CommandResult(rc=124, stdout="", stderr=f"timed out after {timeout:g}s")
+        if "err" in box:
+            raise self._fail(box["err"], f"run {list(argv)!r}", container) from box["err"]
+        out, err = box["out"] or (None, None)
+        rc = self.api.exec_inspect(exec_id).get("ExitCode")
+        return CommandResult(
+            rc=int(rc) if rc is not None else -1,
+            stdout=(out or b"").decode(errors="replace"),
+            stderr=(err or b"").decode(errors="replace"),
+        )
+
+    def _inspect(self, path: str, what: str) -> dict[str, Any] | None:
+        try:
+            result = self.call("GET", path)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise self._fail(e, f"inspect {what}") from e
+        return dict(result) if result is not None else None
+
+    def inspect_container(self, name: str) -> dict[str, Any] | None:
+        return self._inspect(f"/containers/{_q(name)}/json", f"container {name}")
+
+    def stat_path(self, container: str, path: str) -> dict[str, Any] | None:
+        try:
+            if self.raw is not None:
+                found = self.raw.head(f"/containers/{_q(container)}/archive", {"path": path})
+                header = None if found is None else found.get("x-docker-container-path-stat")
+            else:  # over SSH: the docker SDK's transport
+                resp = self.api.head(
+                    self.api._url("/containers/{0}/archive", container), params={"path": path}
+                )
+                found = None if resp.status_code == 404 else {}
+                header = resp.headers.get("X-Docker-Container-Path-Stat")
+        except Exception as e:
+            raise self._fail(e, f"look at {path}", container) from e
+        if found is None:
+            return None
+        if not header:
+            raise EngineError(
+                f"could not look at {path}: the engine sent no stat", resource=container
+            )
+        stat = json.loads(base64.b64decode(header))
+        return dict(stat) if isinstance(stat, dict) else None
+
+    def inspect_image(self, ref: str) -> dict[str, Any] | None:
+        return self._inspect(f"/images/{_q(ref)}/json", f"image {ref}")
+
+    def inspect_volume(self, name: str) -> dict[str, Any] | None:
+        return self._inspect(f"/volumes/{_q(name)}", f"volume {name}")
+
+    def inspect_network(self, name: str) -> dict[str, Any] | None:
+        return self._inspect(f"/networks/{_q(name)}", f"network {name}")
+
+    def run_probe(
+        self,
+        argv: Sequence[str],
+        *,
+        network_mode: str | None = None,
+        mounts: Sequence[Mapping[str, Any]] = (),
+        timeout: float | None = None,
+    ) -> CommandResult:
+        from provisioner.engine.probe import run_probe
+
+        result: CommandResult = run_probe(
+            self.sdk_client(), argv, network_mode=network_mode, mounts=mounts, timeout=timeout
+        )
+        return result
+
+    def info(self) -> dict[str, Any]:
+        if self._info is None:
+            try:
+                self._info = dict(self.call("GET", "/info") or {})
+            except ApiError as e:
+                raise self._fail(e, "read docker info") from e
+        return self._info
+

@@ -1,0 +1,83 @@
+"""``check`` as an action on one engine: the lab's checks on a target, graded.
+
+The same on ``--host`` and on every host of an inventory: the lab rendered for that host, its
+binds pointed where ``up`` put them, and when none of its containers exists the checks answer
+at once (nothing will settle) with a note that says to bring the lab up first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from labspec.model import Lab
+from provisioner.catalog.lab_source import LabSource
+from provisioner.checks.results import CheckRun
+from provisioner.engine.labels import DEFAULT_INSTANCE, resource_name
+from provisioner.engine.protocol import CheckEngine
+from provisioner.targets.prepare import lab_on_target
+from provisioner.targets.runner import Action, Done, TargetContext
+
+DEFAULT_CHECK_WORKERS = 16
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    source: LabSource
+    stages: tuple[str, ...] = ("env", "task")
+    only: tuple[str, ...] = ()
+    workers: int = DEFAULT_CHECK_WORKERS  # checks running at once
+
+
+@dataclass(frozen=True)
+class Graded:
+    """The checks of one target, the lab as it saw it, and why nothing could pass (if so)."""
+
+    lab: Lab
+    run: CheckRun
+    not_up: str = ""
+
+
+def check_action(opts: CheckOptions) -> Action[Graded]:
+    def action(ctx: TargetContext) -> Done[Graded]:
+        from provisioner.checks import run_checks
+
+        lab = lab_on_target(ctx, opts.source, files="binds", placement=False)
+        instance = opts.source.instance
+        not_up = lab_not_up(ctx.engine, lab, instance, ctx.target.name)
+        if not_up:  # nothing will settle: answer now instead of waiting out every `wait`
+            quick = tuple(dataclasses.replace(c, wait=0.0) for c in lab.checks)
+            lab = dataclasses.replace(lab, checks=quick)
+        ctx.step(f"running {len(lab.checks)} check(s)")
+        run = run_checks(ctx.engine, lab, instance=instance, stages=opts.stages,
+                         parallel=opts.workers, only=opts.only)
+        failing = run.counts().get("fail", 0) + run.counts().get("blocked", 0)
+        text = f"{run.score:g}/{run.total:g} points, {failing} failing"
+        if failing:
+            first = run.failures()[0]
+            text += f" (first: {first.id}: {first.message})"
+        return Done(Graded(lab, run, not_up), text, run.to_dict())
+
+    return action
+
+
+def lab_not_up(engine: CheckEngine, lab: Lab, instance: str, where: str) -> str:
+    """A note when none of the lab's containers exists (the checks will all fail), else ""."""
+    names = [resource_name(lab.key, instance, c.name) for c in lab.containers]
+    if not names or any(engine.inspect_container(n) is not None for n in names):
+        return ""
+    flag = "" if instance == DEFAULT_INSTANCE else f" --instance {instance}"
+    return (
+        f"{lab.key} is not up on {where} (none of its containers exists); "
+        f"bring it up first: labup up {lab.id if lab.id is not None else lab.path}{flag}"
+    )
+
+
+def stages_for(stage: str) -> Sequence[str]:
+    from labspec.errors import UserInputError
+
+    stages = {"env": ("env",), "task": ("task",), "all": ("env", "task")}
+    if stage not in stages:
+        raise UserInputError(f"--stage {stage!r}: expected env, task or all")
+    return stages[stage]

@@ -1,0 +1,49 @@
+"""The lab as one target must see it: rendered for that host, placed, its files on that host.
+
+The same steps for ``--host`` and for every host of an inventory: render the spec with the
+target's host vars, check GPU placement, and for an engine over SSH copy the files that bind
+mounts need to the far side (only what changed) and point the binds at that copy.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from labspec.model import Lab
+from provisioner.catalog.lab_source import LabSource
+from provisioner.targets.file_sync import bind_sources, remote_folder_for, remote_lab, sync_lab
+from provisioner.targets.placement import ensure_placement
+from provisioner.targets.runner import TargetContext
+
+# copy: send the bind files, the lab lives in the far side's copy (up, reset)
+# locate: where the copy is, nothing sent (plan)
+# binds: binds point at the copy, the lab folder stays this machine's (check: the Dockerfile
+#        lint reads the lab folder here)
+Files = Literal["copy", "locate", "binds"]
+
+
+def lab_on_target(
+    ctx: TargetContext,
+    source: LabSource,
+    *,
+    files: Files,
+    placement: bool = True,
+    refuse_no_gpu: bool = False,
+) -> Lab:
+    """Render, place (unless ``placement=False``), then the lab files per ``files``."""
+    ctx.step("loading spec")
+    lab = source.load(ctx.target.template_host())
+    if placement:
+        ensure_placement(ctx, lab, refuse=refuse_no_gpu)
+    ssh = ctx.ssh
+    if ssh is None or not bind_sources(lab):
+        return lab
+    sftp = ssh.sftp()
+    if files != "copy":
+        folder = remote_folder_for(sftp, lab, source.instance, ctx.target.labup_dir)
+        return remote_lab(lab, folder, move_folder=files == "locate")
+    ctx.step("copying lab files")
+    result = sync_lab(sftp, lab, instance=source.instance, base=ctx.target.labup_dir,
+                      host=ctx.target.name)
+    ctx.reporter.info(f"lab files on {ctx.target.name}: {result.summary()}")
+    return remote_lab(lab, result.remote_folder)
