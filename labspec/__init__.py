@@ -43,11 +43,19 @@ def load_lab(
     ``host`` is ``{"name": ..., "vars": {...}}`` for templates (default the local host);
     ``instance`` is the instance name templates see (default ``"default"``).
     Raises :class:`SpecError` (every located problem), :class:`TemplateError` (a template
-    failed) or :class:`UserInputError` (a bad ``--set``, a param with no value).
+    failed) or :class:`UserInputError` (a bad ``--set``, a param with no value). A lab built
+    before from the same content is remembered (:mod:`labspec.lab_cache`).
     """
-    from labspec.build import load_lab as _load_lab
+    from labspec import lab_cache
 
-    return _load_lab(path, params=params, host=host, instance=instance, allow_unsafe=allow_unsafe)
+    def build() -> Lab:
+        from labspec.build import load_lab as _load_lab
+
+        return _load_lab(path, params=params, host=host, instance=instance,
+                         allow_unsafe=allow_unsafe)
+
+    return lab_cache.load(Path(path).resolve(), build, params=params, host=host,
+                          instance=instance, allow_unsafe=allow_unsafe)
 
 
 def load_inventory(path: str | Path) -> Inventory:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from labspec.errors import UserInputError
 from labspec.model import Lab
@@ -39,6 +39,9 @@ class LabSource:
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     instance: str = DEFAULT_INSTANCE
     allow_unsafe: bool = False
+    # renderings already made in this process, by host (the CLI renders the first target's
+    # once up front to refuse a bad spec before any engine; the action then reuses it)
+    _loaded: dict[str, Lab] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def resolve(
@@ -66,19 +69,25 @@ class LabSource:
     def load(self, host: Mapping[str, Any] | None = None) -> Lab:
         """The lab as a host sees it: ``host`` is ``{"name", "vars"}`` for the templates (a
         target's :meth:`~provisioner.targets.target.Target.template_host`), default local."""
-        from labspec.build import load_lab
+        import json
 
-        return load_lab(
-            self.path,
-            params=dict(self.params),
-            host=host,
-            instance=None if self.instance == DEFAULT_INSTANCE else self.instance,
-            allow_unsafe=self.allow_unsafe,
-        )
+        from labspec import load_lab
+
+        key = json.dumps(host, sort_keys=True, default=str)
+        lab = self._loaded.get(key)
+        if lab is None:
+            lab = load_lab(
+                self.path,
+                params=dict(self.params),
+                host=host,
+                instance=None if self.instance == DEFAULT_INSTANCE else self.instance,
+                allow_unsafe=self.allow_unsafe,
+            )
+            self._loaded[key] = lab
+        return lab
 
 
-@dataclass(frozen=True)
-class LabKey:
+class LabKey(NamedTuple):
     """What ``down`` and ``status`` act on: a key, and whether a spec named it."""
 
     key: str
