@@ -20,7 +20,9 @@ class BuildWithData(build_py):
         for name in DATA_DIRS:
             src = ROOT / name
             if src.is_dir():
-                shutil.copytree(src, target / name, dirs_exist_ok=True, ignore=IGNORE)
+                # a build folder left by an earlier build may hold files the source no longer has
+                shutil.rmtree(target / name, ignore_errors=True)
+                shutil.copytree(src, target / name, ignore=IGNORE)
 
 
 setup(cmdclass={"build_py": BuildWithData})
