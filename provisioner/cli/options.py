@@ -93,10 +93,12 @@ def where(
     """The targets a command names: ``--host`` (or the default engine), or ``-i`` hosts."""
     from provisioner.targets.select import TargetOptions
 
-    return TargetOptions(
+    options = TargetOptions(
         host=host,
         inventory=Path(inventory) if inventory is not None else None,
         limit=tuple(limit or ()),
         only_failed=only_failed,
         parallel=parallel,
     )
+    options.check()
+    return options

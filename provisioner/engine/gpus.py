@@ -6,8 +6,6 @@ an engine elsewhere (``tcp://``) cannot be probed and is judged by its runtimes.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,6 +71,9 @@ def probe_gpus(ssh: HostShell | None, *, timeout: float = 15.0) -> GpuProbe:
         except EngineError as e:
             return GpuProbe(0, error=e.message)
         return parse_nvidia_smi(result)
+    import shutil
+    import subprocess
+
     if shutil.which(argv[0]) is None:
         return GpuProbe(0, error="nvidia-smi not found")
     try:

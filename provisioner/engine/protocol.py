@@ -15,8 +15,8 @@ the host).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from labspec.errors import EngineError
 from labspec.model import Container
@@ -30,8 +30,7 @@ DEFAULT_PARALLEL = 16  # engine calls in flight at once (measured: 16 beats 8 fo
 Endpoint = tuple[str, Sequence[str], str | None]
 
 
-@dataclass(frozen=True)
-class CommandResult:
+class CommandResult(NamedTuple):
     """What a command printed and how it exited (in a container, a probe, or on a host)."""
 
     rc: int
@@ -39,14 +38,13 @@ class CommandResult:
     stderr: str = ""
 
 
-@dataclass(frozen=True)
-class Observed:
+class Observed(NamedTuple):
     """A labelled resource as the engine lists it (no inspect needed)."""
 
     kind: str  # "container" | "network" | "volume"
     name: str
     id: str
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = MappingProxyType({})
     state: str = ""  # containers: running / exited / created / restarting / paused / dead
     status: str = ""  # containers: "Up 3 seconds (healthy)", "Exited (1) 2 seconds ago"
     networks: tuple[str, ...] = ()  # containers: names of the networks it is attached to

@@ -12,9 +12,8 @@ import hashlib
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from labspec.errors import EngineError
 from labspec.model import BuildSpec, Lab
@@ -30,8 +29,7 @@ class ImageInspector(Protocol):
     def inspect_image(self, ref: str) -> dict[str, Any] | None: ...
 
 
-@dataclass(frozen=True)
-class ImageStep:
+class ImageStep(NamedTuple):
     key: str  # images key, or the reference for plain container images
     ref: str
     action: str  # "create" (pull or build) / "keep"

@@ -8,8 +8,8 @@ A replaced resource names the fields that changed (from the compact JSON stored 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
 
 from labspec.model import Lab
 from provisioner.engine import labels as L
@@ -37,8 +37,7 @@ class PlanEngine(Protocol):
     def inspect_image(self, ref: str) -> dict[str, Any] | None: ...
 
 
-@dataclass(frozen=True)
-class Desired:
+class Desired(NamedTuple):
     kind: str
     key: str
     name: str
@@ -50,8 +49,7 @@ class Desired:
         return compact(self.config)
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One resource and what ``up`` does with it."""
 
     kind: str  # image / network / volume / container
@@ -80,12 +78,11 @@ class Step:
         }
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     lab_key: str
     instance: str
     steps: tuple[Step, ...]
-    desired: Mapping[tuple[str, str], Desired] = field(default_factory=dict)
+    desired: Mapping[tuple[str, str], Desired] = MappingProxyType({})
     observed: tuple[Observed, ...] = ()
     images: tuple[ImageStep, ...] = ()
 

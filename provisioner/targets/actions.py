@@ -8,8 +8,8 @@ then :mod:`provisioner.lifecycle` does the work on that target's engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from labspec.errors import CheckFailed, LabupError, UserInputError
 from labspec.model import Lab
@@ -17,16 +17,18 @@ from provisioner import lifecycle
 from provisioner.catalog.lab_source import LabKey, LabSource
 from provisioner.engine.labels import DEFAULT_INSTANCE
 from provisioner.engine.protocol import DEFAULT_PARALLEL
-from provisioner.lifecycle.destroy import DownResult
-from provisioner.lifecycle.instances import InstanceStatus
-from provisioner.lifecycle.planner import Plan
-from provisioner.lifecycle.verbs import UpResult
+from provisioner.targets.outcome import ActionFailed, Done
 from provisioner.targets.prepare import lab_on_target
-from provisioner.targets.runner import Action, ActionFailed, Done, TargetContext
+
+if TYPE_CHECKING:  # a no-op up imports neither destroy nor status
+    from provisioner.lifecycle.destroy import DownResult
+    from provisioner.lifecycle.instances import InstanceStatus
+    from provisioner.lifecycle.planner import Plan
+    from provisioner.lifecycle.verbs import UpResult
+    from provisioner.targets.runner import Action, TargetContext
 
 
-@dataclass(frozen=True)
-class UpOptions:
+class UpOptions(NamedTuple):
     """``up`` and ``reset`` as the command line said them."""
 
     source: LabSource
@@ -39,8 +41,7 @@ class UpOptions:
     reset: bool = False  # down --volumes first
 
 
-@dataclass(frozen=True)
-class Brought:
+class Brought(NamedTuple):
     """What ``up`` / ``reset`` did on one target, with the lab as that target saw it."""
 
     lab: Lab
@@ -104,8 +105,7 @@ def env_checks_failed(lab: Lab, result: UpResult, verb: str) -> CheckFailed:
     return CheckFailed("\n".join(lines))
 
 
-@dataclass(frozen=True)
-class PlanOptions:
+class PlanOptions(NamedTuple):
     source: LabSource
     refuse_no_gpu: bool = False
 
@@ -122,8 +122,7 @@ def plan_action(opts: PlanOptions) -> Action[Plan]:
     return action
 
 
-@dataclass(frozen=True)
-class DownOptions:
+class DownOptions(NamedTuple):
     key: LabKey
     instance: str | None = DEFAULT_INSTANCE
     volumes: bool = False
@@ -161,8 +160,7 @@ def unknown_lab(key: str, ctx: TargetContext) -> UserInputError:
     )
 
 
-@dataclass(frozen=True)
-class StatusOptions:
+class StatusOptions(NamedTuple):
     key: LabKey | None = None  # None: every lab instance
     instance: str | None = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from labspec.model import Lab
 from provisioner.catalog.lab_source import LabSource
@@ -22,16 +22,14 @@ from provisioner.targets.runner import Action, Done, TargetContext
 DEFAULT_CHECK_WORKERS = 16
 
 
-@dataclass(frozen=True)
-class CheckOptions:
+class CheckOptions(NamedTuple):
     source: LabSource
     stages: tuple[str, ...] = ("env", "task")
     only: tuple[str, ...] = ()
     workers: int = DEFAULT_CHECK_WORKERS  # checks running at once
 
 
-@dataclass(frozen=True)
-class Graded:
+class Graded(NamedTuple):
     """The checks of one target, the lab as it saw it, and why nothing could pass (if so)."""
 
     lab: Lab

@@ -5,8 +5,8 @@ the errors an action raises to say how its target ended (skipped, failed with a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from types import MappingProxyType
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from labspec.errors import EXIT_FAILED, LabupError
 
@@ -28,13 +28,12 @@ class FleetFailed(LabupError):
     exit_code = EXIT_FAILED
 
 
-@dataclass(frozen=True)
-class Done(Generic[R_co]):
+class Done(NamedTuple, Generic[R_co]):
     """What an action returns: its own result, one line for the summary, the ``--json``."""
 
     value: R_co
     summary: str
-    document: Mapping[str, Any] = field(default_factory=dict)
+    document: Mapping[str, Any] = MappingProxyType({})
 
 
 class ActionFailed(LabupError):
@@ -69,8 +68,7 @@ class NullView:
         pass
 
 
-@dataclass(frozen=True)
-class HostOutcome:
+class HostOutcome(NamedTuple):
     """How one target's run ended."""
 
     host: str
@@ -90,8 +88,7 @@ class HostOutcome:
         return self.done.document if self.done is not None else None
 
 
-@dataclass(frozen=True)
-class FleetResult:
+class FleetResult(NamedTuple):
     outcomes: tuple[HostOutcome, ...]
     seconds: float
 

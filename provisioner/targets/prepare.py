@@ -7,13 +7,13 @@ mounts need to the far side (only what changed) and point the binds at that copy
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from labspec.model import Lab
 from provisioner.catalog.lab_source import LabSource
-from provisioner.targets.file_sync import bind_sources, remote_folder_for, remote_lab, sync_lab
-from provisioner.targets.placement import ensure_placement
-from provisioner.targets.runner import TargetContext
+
+if TYPE_CHECKING:
+    from provisioner.targets.runner import TargetContext
 
 # copy: send the bind files, the lab lives in the far side's copy (up, reset)
 # locate: where the copy is, nothing sent (plan)
@@ -33,10 +33,21 @@ def lab_on_target(
     """Render, place (unless ``placement=False``), then the lab files per ``files``."""
     ctx.step("loading spec")
     lab = source.load(ctx.target.template_host())
-    if placement:
+    if placement and any(c.gpus is not None for c in lab.containers):
+        from provisioner.targets.placement import ensure_placement
+
         ensure_placement(ctx, lab, refuse=refuse_no_gpu)
     ssh = ctx.ssh
-    if ssh is None or not bind_sources(lab):
+    if ssh is None:
+        return lab
+    from provisioner.targets.file_sync import (
+        bind_sources,
+        remote_folder_for,
+        remote_lab,
+        sync_lab,
+    )
+
+    if not bind_sources(lab):
         return lab
     sftp = ssh.sftp()
     if files != "copy":

@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -242,6 +241,8 @@ def run_fleet(
     cancel = threading.Event()
     if not targets:
         return FleetResult(outcomes=(), seconds=0.0)
+    from concurrent.futures import ThreadPoolExecutor
+
     workers = max(1, min(parallel, len(targets)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet") as ex:
         futures = [ex.submit(_run_one, t, action, connect, shown, cancel) for t in targets]

@@ -6,17 +6,17 @@ from __future__ import annotations
 import fnmatch
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from labspec.errors import UserInputError
 from labspec.model import Host, Inventory
 from provisioner.targets.target import Target
 
 
-@dataclass(frozen=True)
-class TargetOptions:
-    """Where to run, as the command line said it."""
+class TargetOptions(NamedTuple):
+    """Where to run, as the command line said it (:meth:`check` refuses what cannot go
+    together; :func:`choose_targets` calls it)."""
 
     host: str | None = None  # --host URL
     inventory: Path | None = None  # -i INVENTORY
@@ -24,7 +24,7 @@ class TargetOptions:
     only_failed: bool = False  # --only-failed (with -i)
     parallel: int | None = None  # --parallel: hosts at once (default: the inventory's)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.inventory is not None and self.host:
             raise UserInputError("--host and -i/--inventory: give one or the other")
         if self.inventory is None and (self.limit or self.only_failed):
@@ -33,8 +33,7 @@ class TargetOptions:
             raise UserInputError(f"--parallel must be at least 1, got {self.parallel}")
 
 
-@dataclass(frozen=True)
-class Targets:
+class Targets(NamedTuple):
     """The targets of one run: one engine, or the chosen hosts of an inventory."""
 
     items: tuple[Target, ...]
@@ -53,6 +52,7 @@ class Targets:
 
 def choose_targets(options: TargetOptions, command: str) -> Targets | None:
     """The targets for ``command``; None when ``--only-failed`` finds nothing to rerun."""
+    options.check()
     if options.inventory is None:
         return Targets((Target.from_url(options.host),), parallel=1)
     inventory = load_inventory(options.inventory)

@@ -4,21 +4,20 @@ host of an inventory. One engine is a classroom of one: both make the same :clas
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from labspec.model import Host
 from provisioner.engine.protocol import Engine
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Where to run and what the lab's templates see of that machine."""
 
     name: str  # "local", the URL, or the inventory's host name (messages, reports)
     url: str  # unix://..., tcp://..., ssh://user@host:port
-    vars: Mapping[str, Any] = field(default_factory=dict)  # host.vars in templates
+    vars: Mapping[str, Any] = MappingProxyType({})  # host.vars in templates
     gpus: int | None = None  # GPUs the inventory says the host has; None: probe
     key: Path | None = None  # SSH private key (default LABUP_SSH_KEY, ssh-agent, ~/.ssh)
     known_hosts: Path | None = None  # default LABUP_KNOWN_HOSTS, else ~/.ssh/known_hosts

@@ -129,7 +129,7 @@ def test_each_kind_of_failure_stays_on_its_own_host() -> None:
 
 def test_parallel_below_one_is_refused() -> None:
     with pytest.raises(UserInputError, match="--parallel must be at least 1"):
-        TargetOptions(inventory=Path("class.yml"), parallel=0)
+        TargetOptions(inventory=Path("class.yml"), parallel=0).check()
 
 
 def test_only_failed_record_round_trip(tmp_path: Path) -> None:
