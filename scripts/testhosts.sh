@@ -14,6 +14,9 @@
 #   hbadkey    a real sshd whose host key differs from the one in known_hosts (changed key)
 #   hnodocker  a real sshd whose sessions find no Docker engine
 # h2 has a fake `nvidia-smi` (one "GPU") first on its sessions' PATH, for GPU placement tests.
+# Every good host has `labup` on its sessions' PATH (this checkout's venv), as a classroom
+# machine where learners type `labup` has it installed, and an upstream DNS that answers
+# "no such name" at once (scripts/nxdns.py on 10.213.K.1), as a real network's does.
 #
 # Everything lives under STATE (LABUP_TESTHOSTS_DIR, default /tmp/labup-testhosts): the client
 # key pair (client/id_ed25519), client/known_hosts, inventory.yml (all hosts), inventory-good.yml
@@ -29,7 +32,8 @@ BADKEY_PORT=22290
 NODOCKER_PORT=22291
 GPU_HOST=h2
 MAX_HOSTS=20
-LAYOUT=2  # bump when a host's setup changes: `up` then restarts hosts made by an older layout
+LAYOUT=3  # bump when a host's setup changes: `up` then restarts hosts made by an older layout
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf 'testhosts: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -85,6 +89,7 @@ clean_host() {  # stop everything of one host and remove its kernel objects
     dir="$(host_dir "$h")"
     kill_pidfile "$dir/sshd.pid" sshd
     kill_pidfile "$dir/docker.pid" dockerd
+    kill_pidfile "$dir/nxdns.pid" python
     # the supervised containerd of that dockerd, if it outlived it
     kill_pidfile "$dir/exec/containerd/containerd.pid" containerd
     umount_under "$dir"
@@ -127,6 +132,15 @@ cat >/dev/null
 exit 0
 EOF
     chmod 755 "$bin/nvidia-container-runtime-hook"
+}
+
+write_labup_shim() {  # labup on the host's PATH, as a learner's classroom machine has it
+    local bin="$1"
+    mkdir -p "$bin"
+    printf '#!/bin/sh\n# labup as installed on this test host (scripts/testhosts.sh)\nexec %q "$@"\n' \
+        "$ROOT/.venv/bin/labup" >"$bin/labup.new"
+    chmod 755 "$bin/labup.new"
+    mv "$bin/labup.new" "$bin/labup"
 }
 
 write_sshd() {  # write_sshd NAME PORT DOCKER_SOCK [PATH-PREFIX]
@@ -204,7 +218,14 @@ start_host() {  # start_host hK: netns + veth + dockerd + sshd
     ip -n "$ns" addr add "10.213.$k.2/30" dev "lth${k}b"
     ip -n "$ns" link set "lth${k}b" up
     ip -n "$ns" link set lo up
-    echo '{}' >"$dir/daemon.json"
+    # The namespace has no route out, so the engine's upstream DNS would never answer and a
+    # name a lab container cannot resolve would hang for the resolver's timeout. A real
+    # machine's DNS says "no such name" at once: so does scripts/nxdns.py, on our veth end.
+    kill_pidfile "$dir/nxdns.pid" python
+    setsid python3 "$ROOT/scripts/nxdns.py" "10.213.$k.1" "$dir/nxdns.pid" \
+        >"$dir/nxdns.log" 2>&1 </dev/null &
+    printf '{"dns": ["10.213.%s.1"]}\n' "$k" >"$dir/daemon.json"
+    write_labup_shim "$dir/bin"
     local extra=() dpath="$PATH"
     if [ "$h" = "$GPU_HOST" ]; then
         # A fake GPU: dockerd registers its "nvidia" device driver when it finds
@@ -221,10 +242,8 @@ start_host() {  # start_host hK: netns + veth + dockerd + sshd
         --containerd-namespace "labup-$h" --containerd-plugins-namespace "labup-$h-plugins" \
         --storage-driver overlay2 --log-level warn \
         >"$dir/dockerd.log" 2>&1 </dev/null &
-    local prefix=""
-    [ "$h" = "$GPU_HOST" ] && prefix="$dir/bin"
     echo "$LAYOUT" >"$dir/layout"
-    ensure_sshd "$h" "$((BASE_PORT + k))" "$dir/docker.sock" "$prefix"
+    ensure_sshd "$h" "$((BASE_PORT + k))" "$dir/docker.sock" "$dir/bin"
 }
 
 engine_up() { DOCKER_HOST="unix://$(host_dir "$1")/docker.sock" timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -232,7 +251,7 @@ engine_up() { DOCKER_HOST="unix://$(host_dir "$1")/docker.sock" timeout 5 docker
 host_healthy() {
     local h="$1" dir
     dir="$(host_dir "$h")"
-    [ "$(cat "$dir/layout" 2>/dev/null)" = "$LAYOUT" ] &&
+    [ "$(cat "$dir/layout" 2>/dev/null)" = "$LAYOUT" ] && pid_alive "$dir/nxdns.pid" python &&
         pid_alive "$dir/sshd.pid" sshd && pid_alive "$dir/docker.pid" dockerd && engine_up "$h"
 }
 
@@ -325,9 +344,9 @@ cmd_up() {
     for k in $(seq 1 "$n"); do
         h="h$k"
         if host_healthy "$h"; then
-            local prefix=""
-            [ "$h" = "$GPU_HOST" ] && prefix="$(host_dir "$h")/bin"
-            ensure_sshd "$h" "$((BASE_PORT + k))" "$(host_dir "$h")/docker.sock" "$prefix"
+            write_labup_shim "$(host_dir "$h")/bin"
+            ensure_sshd "$h" "$((BASE_PORT + k))" "$(host_dir "$h")/docker.sock" \
+                "$(host_dir "$h")/bin"
             continue
         fi
         clean_host "$h"

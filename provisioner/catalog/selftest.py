@@ -22,10 +22,7 @@ lab folder, so a solution that writes files (a Dockerfile, a backup) never chang
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -37,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from labspec.errors import LabupError
 from labspec.model import Lab
+from provisioner.catalog.workplace import LocalWorkplace, Workplace, script_argv
 from provisioner.engine import labels as L
+from provisioner.engine.protocol import CommandResult
 
 if TYPE_CHECKING:
     from provisioner.catalog.lab_source import LabSource
@@ -107,6 +106,9 @@ class _StepFailed(Exception):
 # ---------------------------------------------------------------------------------------
 
 
+WorkplaceFor = Callable[[Lab], Workplace]
+
+
 def run_selftest(
     engine: Engine,
     source: LabSource,
@@ -114,17 +116,26 @@ def run_selftest(
     reporter: Reporter,
     say: Say = lambda text: None,
     keep_workspace: bool = False,
+    workplace: WorkplaceFor | None = None,
 ) -> SelfTestResult:
     """Run ``TEST_STEPS`` for the lab of ``source``; never raises for a lab that fails its test
-    (the result says why), only for bad input (an invalid spec)."""
+    (the result says why), only for bad input (an invalid spec). ``workplace`` makes the
+    learner's machine for the lab loaded from the local copy (default: this machine, for a
+    local engine); a remote one gets its own copy of the folder and runs the solution there."""
     original = source.load()
     result = SelfTestResult(original.key, original.title, source.instance)
     t0 = time.monotonic()
     with _workspace(original, keep=keep_workspace, say=say) as folder:
         spec = folder / original.path.relative_to(original.folder)
         lab = dataclasses.replace(source, path=spec).load()
-        runner = _Runner(engine, lab, source.instance, reporter, say, result)
-        runner.run()
+        place = (workplace or (lambda lab: LocalWorkplace(lab.folder, engine.url)))(lab)
+        try:
+            runner = _Runner(engine, lab, place, source.instance, reporter, say, result)
+            runner.run()
+        finally:
+            kept = place.close(keep=keep_workspace)
+            if kept:
+                say(f"workspace on {place.where} kept: {kept}")
     result.seconds = time.monotonic() - t0
     return result
 
@@ -148,14 +159,17 @@ class _Runner:
     def __init__(
         self,
         engine: Engine,
-        lab: Lab,
+        local: Lab,
+        place: Workplace,
         instance: str,
         reporter: Reporter,
         say: Say,
         result: SelfTestResult,
     ) -> None:
         self.engine = engine
-        self.lab = lab
+        self.local = local  # loaded from the local copy: its paths are this machine's
+        self.place = place
+        self.lab = place.engine_lab(local)  # as the engine realizes it on the learner's machine
         self.instance = instance
         self.reporter = reporter
         self.say = say
@@ -237,14 +251,15 @@ class _Runner:
             return "none"
         commands: list[list[str]] = []
         if solution.script is not None:
-            commands.append(_script_argv(solution.script))
+            commands.append(script_argv(solution.script, self.local.folder, self.place))
         commands.extend(list(step) for step in solution.steps)
         for argv in commands:
             proc = self.host_command(argv, timeout=SOLUTION_TIMEOUT)
-            if proc.returncode != 0:
-                tail = "\n      ".join((proc.stdout or "").strip().splitlines()[-15:])
+            if proc.rc != 0:
+                tail = "\n      ".join(proc.stdout.strip().splitlines()[-15:])
                 self.result.problems.append(
-                    f"solution `{' '.join(argv)}` exited {proc.returncode}:\n      {tail}"
+                    f"solution `{' '.join(argv)}` exited {proc.rc} on {self.place.where}:"
+                    f"\n      {tail}"
                 )
                 return f"failed: {argv[0]}"
         return f"{len(commands)} command{'s' if len(commands) != 1 else ''}"
@@ -314,6 +329,7 @@ class _Runner:
     def checks(self, name: str, stages: tuple[str, ...], *, lab: Lab | None = None) -> CheckRun:
         from provisioner.checks import run_checks
 
+        self.place.refresh()  # checks that read lab files read what the learner's side has
         run = run_checks(self.engine, lab or self.lab, instance=self.instance, stages=stages)
         self.result.runs[name] = run
         for r in run.results:
@@ -324,56 +340,40 @@ class _Runner:
         script = self.cleanup_path()
         if script is None:
             return
-        proc = self.host_command(_script_argv(script), timeout=120.0)
-        if proc.returncode != 0 and not quiet:
-            tail = (proc.stdout or "").strip().splitlines()[-5:]
-            self.result.problems.append(
-                f"{script.name} exited {proc.returncode}: " + " / ".join(tail)
-            )
+        proc = self.host_command(script_argv(script, self.local.folder, self.place),
+                                 timeout=120.0)
+        if proc.rc != 0 and not quiet:
+            tail = proc.stdout.strip().splitlines()[-5:]
+            self.result.problems.append(f"{script.name} exited {proc.rc}: " + " / ".join(tail))
 
     def cleanup_path(self) -> Path | None:
-        solution = self.lab.solution
+        solution = self.local.solution
         folder = (
             solution.script.parent
             if solution is not None and solution.script is not None
-            else self.lab.folder / "solution"
+            else self.local.folder / "solution"
         )
         script = folder / CLEANUP_SCRIPT
         return script if script.is_file() else None
 
-    def host_command(self, argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+    def host_command(self, argv: list[str], *, timeout: float) -> CommandResult:
         self.say(f"   $ {' '.join(argv)}")
-        try:
-            proc = subprocess.run(
-                argv,
-                cwd=self.lab.folder,
-                env=self.environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as e:
-            out = e.stdout if isinstance(e.stdout, str) else ""
-            return subprocess.CompletedProcess(argv, 124, out + f"\n(timed out after {timeout:g}s)")
-        except OSError as e:
-            return subprocess.CompletedProcess(argv, 127, f"cannot run {argv[0]}: {e}")
-        for line in (proc.stdout or "").splitlines()[-40:]:
+        proc = self.place.run(argv, self.environment(), timeout=timeout)
+        for line in proc.stdout.splitlines()[-40:]:
             self.say(f"     {line}")
         return proc
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            LABUP_LAB=self.lab.key,
-            LABUP_INSTANCE=self.instance,
-            LABUP_LAB_PATH=str(self.lab.path),
-            LABUP_CLI=labup_cli(),
-            DOCKER_HOST=self.engine.url,
-        )
+        """What a solution finds in its environment, on whichever machine it runs."""
+        env = {
+            "LABUP_LAB": self.lab.key,
+            "LABUP_INSTANCE": self.instance,
+            "LABUP_LAB_PATH": self.local.path.relative_to(self.local.folder).as_posix(),
+            "LABUP_CLI": self.place.labup(),
+        }
+        docker_host = self.place.docker_host()
+        if docker_host:
+            env["DOCKER_HOST"] = docker_host
         for name, value in self.lab.values.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             env[f"LABUP_PARAM_{name.upper()}"] = text
@@ -393,19 +393,3 @@ TEST_STEPS: tuple[tuple[str, Callable[[_Runner], str]], ...] = (
     ("leftovers", _Runner.leftovers),
 )
 ALWAYS = 2
-
-
-def _script_argv(script: Path) -> list[str]:
-    if script.suffix == ".py":
-        return [sys.executable, str(script)]
-    if script.suffix == ".sh" or not os.access(script, os.X_OK):
-        return ["sh", str(script)]
-    return [str(script)]
-
-
-def labup_cli() -> str:
-    """The ``labup`` command of this installation, for solutions that call it."""
-    beside = Path(sys.executable).parent / "labup"
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("labup") or "labup"

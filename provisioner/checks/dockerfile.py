@@ -72,11 +72,12 @@ def dockerfile_path(ctx: CheckContext, spec: Mapping[str, Any]) -> Path:
     return _inside(ctx.lab.folder, str(spec.get("path", "Dockerfile")))
 
 
-def load(path: Path) -> Dockerfile:
+def load(path: Path, shown: str | None = None) -> Dockerfile:
+    """``shown``: how messages name the file (relative to the lab folder)."""
     try:
         return parse_dockerfile(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
-        raise CheckError(f"no Dockerfile at {path}") from e
+        raise CheckError(f"no Dockerfile at {shown or path}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise CheckError(f"cannot read {path}: {e}") from e
 
@@ -197,7 +198,7 @@ def _deps_before_source(df: Dockerfile, path: Path) -> Outcome:
     return passed("no dependency install step found")
 
 
-def _dockerignore(df: Dockerfile, path: Path, context: Path) -> Outcome:
+def _dockerignore(df: Dockerfile, path: Path, context: Path, shown: str) -> Outcome:
     candidates = [context / ".dockerignore", path.with_name(path.name + ".dockerignore")]
     for candidate in candidates:
         if candidate.is_file():
@@ -207,9 +208,9 @@ def _dockerignore(df: Dockerfile, path: Path, context: Path) -> Outcome:
                 if line.strip() and not line.strip().startswith("#")
             ]
             if not entries:
-                return failed(f"{candidate.name} in {context} is empty")
+                return failed(f"{candidate.name} in {shown} is empty")
             return passed(f"{candidate.name} with {len(entries)} pattern(s)")
-    return failed(f"no .dockerignore in the build context {context}")
+    return failed(f"no .dockerignore in the build context {shown}")
 
 
 Rule = Callable[[Dockerfile, Path], Outcome]
@@ -230,11 +231,14 @@ def check_dockerfile(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
         context = (
             _inside(ctx.lab.folder, str(spec["context"])) if spec.get("context") else path.parent
         )
+        shown = context.resolve().relative_to(ctx.lab.folder.resolve()).as_posix()
+        shown = "the lab folder" if shown in ("", ".") else shown
         outcome = _dockerignore(
-            load(path) if path.is_file() else Dockerfile([], {}, []), path, context
+            load(path, str(relative)) if path.is_file() else Dockerfile([], {}, []), path,
+            context, shown,
         )
     elif rule in _RULES:
-        outcome = _RULES[rule](load(path), path)
+        outcome = _RULES[rule](load(path, str(relative)), path)
     else:
         raise CheckError(f"unknown Dockerfile rule {rule!r}; known: {', '.join(RULES)}")
     return type(outcome)(outcome.status, f"{relative}: {outcome.message}")

@@ -46,7 +46,7 @@ def check_gpu(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     if request is not None and request.optional:
         runtime = "" if _engine_has_gpu_runtime(ctx) else ", and it has no nvidia runtime"
         return skipped(
-            f"no GPU visible in {name}; its GPU request is optional and engine "
-            f"{ctx.engine.host_label} offered none{runtime}"
+            f"no GPU visible in {name}; its GPU request is optional and the engine "
+            f"offered none{runtime}"
         )
     return failed(f"no GPU visible in {name} ({why}; no /dev/nvidia* devices)")

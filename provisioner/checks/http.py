@@ -15,12 +15,13 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from provisioner.checks.context import TIMED_OUT_CODES, CheckContext, regex, shorten
+from provisioner.checks.context import CheckContext, regex, shorten
 from provisioner.checks.net import (
     Endpoint,
     HttpResponse,
     http_argv,
     parse_http_response,
+    probe_cause,
     resolve_endpoint,
     run_probe_at,
 )
@@ -28,6 +29,7 @@ from provisioner.checks.netns import Netns, reason
 from provisioner.checks.results import Outcome, failed, passed
 
 MAX_BODY = 1024 * 1024
+CLOSED = "connection closed without a response"
 
 
 def _request_local(
@@ -70,6 +72,8 @@ def check_http(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
         except (OSError, http.client.HTTPException) as e:
             if isinstance(e, socket.timeout) and not e.strerror:
                 why = "timed out"
+            elif isinstance(e, ConnectionResetError | http.client.RemoteDisconnected):
+                why = CLOSED  # a probe's nc sees a reset and a close alike: one wording
             elif isinstance(e, OSError):
                 why = reason(e) or type(e).__name__
             else:
@@ -79,12 +83,10 @@ def check_http(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
         argv = http_argv(endpoint.address, endpoint.port, method, path, data, ctx.timeout)
         result = run_probe_at(ctx, endpoint, argv)
         if not result.stdout.strip():
-            why = shorten(result.stderr) or (
-                "timed out"
-                if result.rc in TIMED_OUT_CODES
-                else "connection closed without a response"
-                if result.rc == 0
-                else f"exit {result.rc}"
+            why = (
+                CLOSED
+                if result.rc == 0 and not result.stderr.strip()
+                else probe_cause(result, endpoint.address, endpoint.port)
             )
             return failed(f"{url}{where}: {why}")
         resp = parse_http_response(result.stdout)

@@ -10,11 +10,13 @@ Three vantage points:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.checks.context import CheckContext, CheckError, as_int, target_address
+from provisioner.checks.context import CheckContext, CheckError, as_int, shorten, target_address
+from provisioner.checks.netns import unresolved
 from provisioner.engine.protocol import CommandResult
 
 LOOPBACK = "127.0.0.1"
@@ -118,3 +120,28 @@ def _dechunk(body: str) -> str:
         out.append(rest[:size])
         rest = rest[size + 2 :]
     return "".join(out)
+
+
+# -- one cause, one wording: what a sidecar's busybox says, in the words of the in-process probes
+_BAD_ADDRESS = re.compile(r"bad address '([^']*)'")
+_CANT_CONNECT = re.compile(r"can't connect to remote host \(([^)]*)\): (.+)")
+_PING_TARGET = re.compile(r"^PING \S+ \(([^)]*)\)", re.M)
+
+
+def probe_cause(result: CommandResult, address: str, port: int | None = None) -> str:
+    """Why a probe's nc, wget or ping did not get through, worded as the in-process probes
+    word it (:mod:`provisioner.checks.netns`), so a cause reads the same on every engine."""
+    said = result.stderr.strip() or result.stdout.strip()
+    bad = _BAD_ADDRESS.search(said)
+    if bad:
+        return unresolved(bad.group(1))
+    where = f"{address}:{port}" if port is not None else address
+    refused = _CANT_CONNECT.search(said)
+    if refused and port is not None:
+        return f"can't connect to {address} ({refused.group(1)}:{port}): {refused.group(2)}"
+    if port is None and "packet loss" in said + result.stdout:
+        ip = _PING_TARGET.search(result.stdout)
+        return f"{address} ({ip.group(1) if ip else '?'}): no answer to ping"
+    if result.rc in (124, 143) or "timed out" in said or not said:
+        return f"can't connect to {where}: timed out"
+    return shorten(said)

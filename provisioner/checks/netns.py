@@ -114,6 +114,11 @@ def enabled() -> bool:
     return os.environ.get(ENV_MODE, "auto").strip().lower() != "sidecar" and _usable_here()
 
 
+def unresolved(name: str) -> str:
+    """The container has no address for ``name``: the words every probe uses for it."""
+    return f"bad address '{name}' (the container cannot resolve it)"
+
+
 def reason(e: OSError) -> str:
     """What went wrong, in one phrase: the message labup gave the error, else its text."""
     return e.strerror if isinstance(e.strerror, str) and e.strerror else str(e)
@@ -177,7 +182,7 @@ class Netns:
                 answer = self._query(server, candidate, left)
                 if answer is not None:
                     return answer
-        raise Unresolved(f"bad address '{name}' (the container cannot resolve it)")
+        raise Unresolved(unresolved(name))
 
     def _query(self, server: str, name: str, timeout: float) -> str | None:
         family = socket.AF_INET6 if ":" in server else socket.AF_INET

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from provisioner.checks.context import CheckContext, CheckError, as_int, shorten, target_address
-from provisioner.checks.net import Endpoint
+from provisioner.checks.net import Endpoint, probe_cause
 from provisioner.checks.results import Outcome, failed, passed
 from provisioner.checks.tcp import probe_tcp
 
@@ -30,10 +30,7 @@ def _ping(ctx: CheckContext, source: str, address: str) -> tuple[bool, str]:
     if result.rc == 0:
         return True, "answers ping"
     if result.rc == 1 or result.rc == 2:
-        why = shorten(result.stderr) or shorten(
-            result.stdout.splitlines()[-1] if result.stdout else ""
-        )
-        return False, why or "no answer"
+        return False, probe_cause(result, address)
     raise CheckError(f"probe failed (exit {result.rc}): {shorten(result.stderr)}")
 
 

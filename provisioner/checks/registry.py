@@ -33,6 +33,10 @@ CHECK_TYPES: dict[str, str] = {
 }
 
 
+# check types that read files of the lab folder (on a remote engine: the learner's copy there)
+READS_LAB_FILES = frozenset({"dockerfile"})
+
+
 class UnknownCheckType(UserInputError):
     def __init__(self, name: str) -> None:
         super().__init__(

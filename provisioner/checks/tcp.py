@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from provisioner.checks.context import CheckContext, CheckError, shorten
-from provisioner.checks.net import Endpoint, resolve_endpoint, run_probe_at, tcp_argv
+from provisioner.checks.net import (
+    Endpoint,
+    probe_cause,
+    resolve_endpoint,
+    run_probe_at,
+    tcp_argv,
+)
 from provisioner.checks.results import Outcome, failed, passed
 
 
@@ -34,7 +40,7 @@ def probe_tcp(ctx: CheckContext, endpoint: Endpoint) -> tuple[bool, str]:
     if result.rc == 0:
         return True, "connected"
     if result.rc == 1 or result.rc in (124, 143):
-        return False, shorten(result.stderr) or "timed out"
+        return False, probe_cause(result, endpoint.address, endpoint.port)
     raise CheckError(f"probe failed (exit {result.rc}): {shorten(result.stderr)}")
 
 

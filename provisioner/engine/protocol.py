@@ -86,8 +86,16 @@ class HostShell(Protocol):
         """``user@host:port``, for messages."""
         ...
 
-    def run(self, argv: Sequence[str], *, timeout: float | None = 30.0) -> CommandResult:
-        """Run argv on the host; raise EngineError when it cannot run or does not finish."""
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = 30.0,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run argv on the host (in ``cwd``, with ``env`` added); raise EngineError when it
+        cannot run or does not finish in time."""
         ...
 
     def sftp(self) -> SFTPClient:

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import paramiko
@@ -112,8 +112,19 @@ class SshSession:
             raise EngineError(f"cannot open an SSH channel: {e}", host=self.target.label) from e
         return chan
 
-    def run(self, argv: Sequence[str], *, timeout: float | None = 30.0) -> CommandResult:
-        """Run argv on the host (not in a container) over this connection; never a shell string."""
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = 30.0,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run argv on the host (not in a container) over this connection; never a shell string.
+
+        ``cwd`` and ``env`` are applied on the far side by ``env`` and a fixed ``sh -c`` that
+        only changes directory: every word stays an argument (quoted for the far shell)."""
+        argv = with_place(argv, cwd=cwd, env=env)
         with self._exec_slots:
             chan = self.open_channel(argv, timeout=timeout)
             try:
@@ -169,3 +180,17 @@ class SshSession:
                 self._sftp.close()
                 self._sftp = None
         self._transport.close()
+
+
+def with_place(
+    argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """argv run in ``cwd`` with ``env`` added, for a host's shell: ``env K=V sh -c 'cd "$1" &&
+    shift && exec "$@"' sh DIR argv...`` (the script is fixed; no input becomes shell code)."""
+    out = list(argv)
+    if cwd is not None:
+        out = ["sh", "-c", 'cd -- "$1" && shift && exec "$@"', "sh", cwd, *out]
+    if env:
+        out = ["env", *(f"{k}={v}" for k, v in env.items()), *out]
+    return out
+

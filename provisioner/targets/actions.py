@@ -51,7 +51,8 @@ class Brought(NamedTuple):
 
 def up_action(opts: UpOptions) -> Action[Brought]:
     def action(ctx: TargetContext) -> Done[Brought]:
-        lab = lab_on_target(ctx, opts.source, files="copy", refuse_no_gpu=opts.refuse_no_gpu)
+        lab = lab_on_target(ctx, opts.source, files="restore" if opts.reset else "copy",
+                            refuse_no_gpu=opts.refuse_no_gpu)
         if opts.bundle is not None:
             from provisioner.targets.bundle_action import load_bundle_on
 

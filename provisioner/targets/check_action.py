@@ -7,8 +7,11 @@ at once (nothing will settle) with a note that says to bring the lab up first.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from labspec.model import Lab
@@ -39,25 +42,53 @@ class Graded(NamedTuple):
 
 def check_action(opts: CheckOptions) -> Action[Graded]:
     def action(ctx: TargetContext) -> Done[Graded]:
-        from provisioner.checks import run_checks
-
         lab = lab_on_target(ctx, opts.source, files="binds", placement=False)
-        instance = opts.source.instance
-        not_up = lab_not_up(ctx.engine, lab, instance, ctx.target.name)
-        if not_up:  # nothing will settle: answer now instead of waiting out every `wait`
-            quick = tuple(dataclasses.replace(c, wait=0.0) for c in lab.checks)
-            lab = dataclasses.replace(lab, checks=quick)
-        ctx.step(f"running {len(lab.checks)} check(s)")
-        run = run_checks(ctx.engine, lab, instance=instance, stages=opts.stages,
-                         parallel=opts.workers, only=opts.only)
-        failing = run.counts().get("fail", 0) + run.counts().get("blocked", 0)
-        text = f"{run.score:g}/{run.total:g} points, {failing} failing"
-        if failing:
-            first = run.failures()[0]
-            text += f" (first: {first.id}: {first.message})"
-        return Done(Graded(lab, run, not_up), text, run.to_dict())
+        with learner_files(ctx, lab, opts) as lab:
+            return _graded(ctx, lab, opts)
 
     return action
+
+
+@contextlib.contextmanager
+def learner_files(ctx: TargetContext, lab: Lab, opts: CheckOptions) -> Iterator[Lab]:
+    """On an engine over SSH, checks that read lab files (the Dockerfile lint) read the
+    learner's copy on that machine: it is brought into a temporary folder here first."""
+    from provisioner.checks.registry import READS_LAB_FILES
+    from provisioner.checks.runner import select_checks
+
+    ssh = ctx.ssh
+    wanted = select_checks(lab, stages=opts.stages, only=opts.only)
+    if ssh is None or not any(c.type in READS_LAB_FILES for c in wanted):
+        yield lab
+        return
+    from provisioner.targets.file_sync import remote_folder_for, rerooted
+    from provisioner.targets.remote_files import mirror_here
+
+    ctx.step("reading the learner's lab files")
+    sftp = ssh.sftp()
+    with tempfile.TemporaryDirectory(prefix=f"labup-{lab.key}-{ctx.target.name}-") as tmp:
+        remote = remote_folder_for(sftp, lab, opts.source.instance, ctx.target.labup_dir)
+        mirror_here(sftp, remote, Path(tmp), host=ctx.target.name)
+        yield rerooted(lab, Path(tmp))
+
+
+def _graded(ctx: TargetContext, lab: Lab, opts: CheckOptions) -> Done[Graded]:
+    from provisioner.checks import run_checks
+
+    instance = opts.source.instance
+    not_up = lab_not_up(ctx.engine, lab, instance, ctx.target.name)
+    if not_up:  # nothing will settle: answer now instead of waiting out every `wait`
+        quick = tuple(dataclasses.replace(c, wait=0.0) for c in lab.checks)
+        lab = dataclasses.replace(lab, checks=quick)
+    ctx.step(f"running {len(lab.checks)} check(s)")
+    run = run_checks(ctx.engine, lab, instance=instance, stages=opts.stages,
+                     parallel=opts.workers, only=opts.only)
+    failing = run.counts().get("fail", 0) + run.counts().get("blocked", 0)
+    text = f"{run.score:g}/{run.total:g} points, {failing} failing"
+    if failing:
+        first = run.failures()[0]
+        text += f" (first: {first.id}: {first.message})"
+    return Done(Graded(lab, run, not_up), text, run.to_dict())
 
 
 def lab_not_up(engine: CheckEngine, lab: Lab, instance: str, where: str) -> str:

@@ -1,13 +1,19 @@
-"""Copy the lab files that bind mounts need to a per-lab folder on a remote host, over SFTP.
+"""The lab folder on a remote host: the learner's copy of it, kept by labup over SFTP.
 
-Only what changed is sent: the remote folder keeps a manifest (``.labup-manifest.json``: per
-file its SHA-256, size and remote mtime). A file is uploaded when its local hash differs from
-the manifest's, or when the remote copy's size or mtime no longer match (someone edited it on
-the host). Files the manifest lists that the lab no longer has are removed; nothing else on the
-host is touched. Uploads go to a temporary name and are renamed into place.
+On an engine over SSH the learner works on that machine, so ``up`` gives the machine the whole
+lab folder (``<labup_dir or ~/.labup>/labs/<lab key>-<instance>``): the files the bind mounts
+need, and the files the learner reads and edits (a Dockerfile to write, a site to change).
+Only what changed is sent. The remote folder keeps a manifest (``.labup-manifest.json``: per
+file the SHA-256 sent, and the size and time it had on the host just after):
 
-Build contexts are not copied: images are built through the Engine API, which streams the
-context from this machine over the same SSH connection.
+- a file the lab changed here is sent again, unless the learner changed it on the host;
+- a file the learner changed on the host (its size or time no longer match the manifest) is
+  kept: a second ``up`` never undoes a learner's work (the result counts the files it kept);
+- with ``restore`` (``reset``: the clean state of a fresh ``up``) the folder is made exactly
+  the lab's again: edits are undone and files the lab does not have are removed.
+
+Uploads go to a temporary name and are renamed into place. Build contexts of images the spec
+builds are streamed from this machine through the Engine API, as before.
 
 :func:`remote_lab` returns the copy of the :class:`Lab` whose ``folder`` and bind sources point
 at the remote folder, which is what the provisioner must realize on that host.
@@ -20,14 +26,13 @@ import dataclasses
 import hashlib
 import json
 import posixpath
-import stat
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labspec.errors import EngineError
 from labspec.model import Lab, Mount
+from provisioner.targets.remote_files import makedirs, put, skipped, walk
 
 if TYPE_CHECKING:
     from paramiko import SFTPClient
@@ -43,11 +48,13 @@ class SyncResult:
     unchanged: tuple[str, ...]
     removed: tuple[str, ...]
     bytes_sent: int
+    kept: tuple[str, ...] = ()  # changed by the learner on the host: left as they are
 
     def summary(self) -> str:
+        kept = f", {len(self.kept)} kept as the learner changed them" if self.kept else ""
         return (
             f"{len(self.uploaded)} file(s) sent ({self.bytes_sent} bytes), "
-            f"{len(self.unchanged)} unchanged, {len(self.removed)} removed"
+            f"{len(self.unchanged)} unchanged, {len(self.removed)} removed{kept}"
         )
 
 
@@ -71,19 +78,15 @@ def bind_sources(lab: Lab) -> list[Path]:
     return sorted(found)
 
 
-def files_to_send(lab: Lab) -> dict[str, Path]:
-    """Relative POSIX path -> local file, for every regular file the binds need."""
+def lab_files(folder: Path) -> dict[str, Path]:
+    """Relative POSIX path -> file, for every regular file of a lab folder (links, caches and
+    version-control folders left out)."""
     wanted: dict[str, Path] = {}
-    for src in bind_sources(lab):
-        if src.is_file():
-            candidates: Iterable[Path] = (src,)
-        elif src.is_dir():
-            candidates = (p for p in sorted(src.rglob("*")) if p.is_file())
-        else:
-            continue  # missing locally: the provisioner reports it
-        for path in candidates:
-            rel = path.relative_to(lab.folder).as_posix()
-            wanted[rel] = path
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(skipped(part) for part in rel.parts) or path.is_symlink() or not path.is_file():
+            continue
+        wanted[rel.as_posix()] = path
     return wanted
 
 
@@ -95,94 +98,93 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def remote_folder_for(sftp: SFTPClient, lab: Lab, instance: str, base: str | None = None) -> str:
-    """``<base>/labs/<lab key>-<instance>`` with ``~`` resolved to the login's home."""
+def remote_base(sftp: SFTPClient, base: str | None) -> str:
+    """``base`` (default ``~/.labup``) with ``~`` resolved to the login's home."""
     root = base or DEFAULT_BASE
     if root == "~" or root.startswith("~/"):
         home = sftp.normalize(".")
         root = posixpath.join(home, root[2:]) if root != "~" else home
-    return posixpath.join(root, "labs", f"{lab.key}-{instance}")
+    return root
+
+
+def remote_folder_for(sftp: SFTPClient, lab: Lab, instance: str, base: str | None = None) -> str:
+    """``<base>/labs/<lab key>-<instance>``: the learner's copy of the lab on that host."""
+    return posixpath.join(remote_base(sftp, base), "labs", f"{lab.key}-{instance}")
 
 
 def sync_lab(
-    sftp: SFTPClient, lab: Lab, *, instance: str, base: str | None = None, host: str | None = None
+    sftp: SFTPClient,
+    lab: Lab,
+    *,
+    instance: str,
+    base: str | None = None,
+    host: str | None = None,
+    restore: bool = False,
+    remote: str | None = None,
 ) -> SyncResult:
-    """Make the remote folder hold exactly the lab's bind files; send only what changed."""
-    remote = remote_folder_for(sftp, lab, instance, base)
+    """Bring the learner's copy of the lab on the host up to date (see the module docstring);
+    ``remote`` names another folder than the learner's (a self-test's scratch copy)."""
+    remote = remote or remote_folder_for(sftp, lab, instance, base)
     try:
-        return _sync(sftp, lab, remote)
+        return _sync(sftp, lab_files(lab.folder), remote, restore=restore)
     except OSError as e:
         raise EngineError(
             f"copying lab files to {remote} over SFTP failed: {e}", host=host
         ) from e
 
 
-def _sync(sftp: SFTPClient, lab: Lab, remote: str) -> SyncResult:
-    _makedirs(sftp, remote)
+def _sync(sftp: SFTPClient, wanted: dict[str, Path], remote: str, *, restore: bool) -> SyncResult:
+    makedirs(sftp, remote)
     manifest_path = posixpath.join(remote, MANIFEST)
     old = _read_manifest(sftp, manifest_path)
-    wanted = files_to_send(lab)
+    there = walk(sftp, remote)
+    there.pop(MANIFEST, None)
     new: dict[str, dict[str, Any]] = {}
     uploaded: list[str] = []
     unchanged: list[str] = []
+    kept: list[str] = []
     sent = 0
     made_dirs: set[str] = {remote}
     for rel, local in wanted.items():
         digest = sha256_file(local)
-        target = posixpath.join(remote, rel)
         entry = old.get(rel)
-        attrs = _stat(sftp, target)
-        if (
-            entry is not None
-            and attrs is not None
-            and entry.get("sha256") == digest
-            and entry.get("size") == attrs.st_size
-            and entry.get("mtime") == attrs.st_mtime
-        ):
+        found = there.get(rel)
+        as_sent = (entry is not None and found is not None
+                   and entry.get("size") == found.st_size and entry.get("mtime") == found.st_mtime)
+        if as_sent and entry is not None and entry.get("sha256") == digest:
             new[rel] = entry
             unchanged.append(rel)
             continue
+        if found is not None and not as_sent and not restore:
+            kept.append(rel)  # the learner's version (or theirs from before labup knew it)
+            if entry is not None:
+                new[rel] = entry
+            continue
+        target = posixpath.join(remote, rel)
         parent = posixpath.dirname(target)
         if parent not in made_dirs:
-            _makedirs(sftp, parent)
+            makedirs(sftp, parent)
             made_dirs.add(parent)
-        tmp = target + ".labup-tmp"
-        sftp.put(str(local), tmp)
-        sftp.chmod(tmp, stat.S_IMODE(local.stat().st_mode))
-        sftp.posix_rename(tmp, target)
-        after = sftp.stat(target)
+        after = put(sftp, local, target)
         new[rel] = {"sha256": digest, "size": after.st_size, "mtime": after.st_mtime}
         uploaded.append(rel)
         sent += local.stat().st_size
     removed: list[str] = []
-    for rel in sorted(set(old) - set(wanted)):
-        with contextlib.suppress(FileNotFoundError):
-            sftp.remove(posixpath.join(remote, rel))
-        removed.append(rel)
+    for rel in sorted(set(there) - set(wanted)):
+        entry = old.get(rel)
+        found = there[rel]
+        ours_untouched = (entry is not None and entry.get("size") == found.st_size
+                          and entry.get("mtime") == found.st_mtime)
+        if restore or ours_untouched:
+            with contextlib.suppress(FileNotFoundError):
+                sftp.remove(posixpath.join(remote, rel))
+            removed.append(rel)
+        elif entry is not None:
+            kept.append(rel)  # the lab dropped it, the learner changed it: theirs now
     if uploaded or removed or old.keys() != new.keys():
         _write_manifest(sftp, manifest_path, new)
-    return SyncResult(remote, tuple(uploaded), tuple(unchanged), tuple(removed), sent)
-
-
-def _stat(sftp: SFTPClient, path: str) -> Any:
-    try:
-        return sftp.stat(path)
-    except FileNotFoundError:
-        return None
-
-
-def _makedirs(sftp: SFTPClient, path: str) -> None:
-    parts = PurePosixPath(path).parts
-    current = ""
-    for part in parts:
-        current = posixpath.join(current, part) if current else part
-        if current == "/":
-            continue
-        attrs = _stat(sftp, current)
-        if attrs is None:
-            sftp.mkdir(current)
-        elif not stat.S_ISDIR(attrs.st_mode or 0):
-            raise NotADirectoryError(f"{current} exists and is not a folder")
+    return SyncResult(remote, tuple(uploaded), tuple(unchanged), tuple(removed), sent,
+                      tuple(sorted(kept)))
 
 
 def _read_manifest(sftp: SFTPClient, path: str) -> dict[str, dict[str, Any]]:
@@ -206,8 +208,8 @@ def _write_manifest(sftp: SFTPClient, path: str, files: dict[str, dict[str, Any]
 
 def remote_lab(lab: Lab, remote_folder: str, *, move_folder: bool = True) -> Lab:
     """A copy of ``lab`` whose bind sources inside its folder point at ``remote_folder``, and
-    its ``folder`` too unless ``move_folder=False`` (checks that read lab files locally, such as
-    the dockerfile lint, keep the local folder)."""
+    its ``folder`` too unless ``move_folder=False`` (checks that read lab files here keep the
+    folder of this machine: the learner's files brought back, see ``remote_files``)."""
     remote = Path(remote_folder)
 
     def move(m: Mount) -> Mount:
@@ -222,3 +224,35 @@ def remote_lab(lab: Lab, remote_folder: str, *, move_folder: bool = True) -> Lab
     if not move_folder:
         return dataclasses.replace(lab, containers=containers)
     return dataclasses.replace(lab, folder=remote, containers=containers)
+
+
+def rerooted(lab: Lab, folder: Path) -> Lab:
+    """The same lab read from a copy of its folder at ``folder``: the spec, instructions,
+    solution, build contexts and binds inside the folder all point into the copy."""
+    old = lab.folder
+
+    def move(path: Path) -> Path:
+        return folder / path.relative_to(old) if _inside(path, old) else path
+
+    def move_mount(m: Mount) -> Mount:
+        if m.type == "bind" and m.source and _inside(Path(m.source), old):
+            return dataclasses.replace(m, source=str(move(Path(m.source))))
+        return m
+
+    images = tuple(
+        dataclasses.replace(i, build=dataclasses.replace(i.build, context=move(i.build.context)))
+        if i.build is not None else i
+        for i in lab.images
+    )
+    solution = lab.solution
+    if solution is not None and solution.script is not None:
+        solution = dataclasses.replace(solution, script=move(solution.script))
+    containers = tuple(
+        dataclasses.replace(c, mounts=tuple(move_mount(m) for m in c.mounts))
+        for c in lab.containers
+    )
+    return dataclasses.replace(
+        lab, folder=folder, path=move(lab.path), images=images, containers=containers,
+        instructions=move(lab.instructions) if lab.instructions is not None else None,
+        solution=solution,
+    )

@@ -1,8 +1,9 @@
 """The lab as one target must see it: rendered for that host, placed, its files on that host.
 
 The same steps for ``--host`` and for every host of an inventory: render the spec with the
-target's host vars, check GPU placement, and for an engine over SSH copy the files that bind
-mounts need to the far side (only what changed) and point the binds at that copy.
+target's host vars, check GPU placement, and for an engine over SSH give that machine the
+learner's copy of the lab folder (only what changed; the learner's edits kept, see
+:mod:`provisioner.targets.file_sync`) and point the binds at that copy.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from provisioner.catalog.lab_source import LabSource
 if TYPE_CHECKING:
     from provisioner.targets.runner import TargetContext
 
-# copy: send the bind files, the lab lives in the far side's copy (up, reset)
+# copy: bring the learner's copy of the lab folder on the far side up to date, keeping the
+#       learner's edits; the lab lives there (up)
+# restore: the same, but the copy is made exactly the lab's again (reset: a fresh up)
 # locate: where the copy is, nothing sent (plan)
-# binds: binds point at the copy, the lab folder stays this machine's (check: the Dockerfile
-#        lint reads the lab folder here)
-Files = Literal["copy", "locate", "binds"]
+# binds: binds point at the copy, the lab folder stays this machine's (check: files the checks
+#        read are brought back from the copy first, see check_action)
+Files = Literal["copy", "restore", "locate", "binds"]
 
 
 def lab_on_target(
@@ -40,21 +43,14 @@ def lab_on_target(
     ssh = ctx.ssh
     if ssh is None:
         return lab
-    from provisioner.targets.file_sync import (
-        bind_sources,
-        remote_folder_for,
-        remote_lab,
-        sync_lab,
-    )
+    from provisioner.targets.file_sync import remote_folder_for, remote_lab, sync_lab
 
-    if not bind_sources(lab):
-        return lab
     sftp = ssh.sftp()
-    if files != "copy":
+    if files in ("locate", "binds"):
         folder = remote_folder_for(sftp, lab, source.instance, ctx.target.labup_dir)
         return remote_lab(lab, folder, move_folder=files == "locate")
     ctx.step("copying lab files")
     result = sync_lab(sftp, lab, instance=source.instance, base=ctx.target.labup_dir,
-                      host=ctx.target.name)
+                      host=ctx.target.name, restore=files == "restore")
     ctx.reporter.info(f"lab files on {ctx.target.name}: {result.summary()}")
     return remote_lab(lab, result.remote_folder)

@@ -31,8 +31,13 @@ def test_action(opts: TestOptions) -> Action[SelfTestResult]:
             elif text.startswith("== "):
                 ctx.step(text[3:])
 
+        workplace = None
+        if ctx.ssh is not None:  # the learner's side, done on the learner's machine
+            from provisioner.targets.remote_workplace import workplace_for
+
+            workplace = workplace_for(ctx.ssh, ctx.target, opts.source.instance)
         result = run_selftest(ctx.engine, opts.source, reporter=ctx.reporter, say=say,
-                              keep_workspace=opts.keep_workspace)
+                              keep_workspace=opts.keep_workspace, workplace=workplace)
         verdict = "PASSED" if result.ok else "FAILED"
         done = Done(result, f"self-test {verdict} in {result.seconds:.1f}s", result.as_dict())
         if not result.ok:

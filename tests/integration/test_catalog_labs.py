@@ -1,9 +1,12 @@
-"""`labup test N` for every lab of the catalog, on the real engine, plus the self-test's own
-verdicts on labs that are wrong on purpose."""
+"""`labup test N` for every lab of the catalog, on the real engine and on an SSH test host (the
+reference solution then runs on that host), with the same verdicts and causes both ways, plus
+the self-test's own verdicts on labs that are wrong on purpose."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from classroom import Classroom
 
 from labspec.catalog import SPEC_FILENAME, catalog_folders
 from provisioner.catalog.selftest import TEST_STEPS
@@ -34,17 +38,39 @@ def catalog_images(docker_client: Any) -> None:
     assert not failed, failed
 
 
-def labup(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def labup(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [LABUP, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        [LABUP, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
 
 
-@pytest.mark.parametrize("number", NUMBERS, ids=[f"lab{n}" for n in NUMBERS])
-def test_labup_test_passes_for_every_lab(catalog_images: None, number: int) -> None:
-    proc = labup("test", str(number), "--json")
+@pytest.fixture(scope="session")
+def ssh_host(
+    classroom: Classroom, catalog_images: None, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, dict[str, str]]:
+    """h1 of the classroom with every image the catalog needs (loaded from a bundle, the
+    offline route a classroom takes); its --host URL and the SSH environment."""
+    host = classroom.host("h1")
+    env = {"LABUP_SSH_KEY": str(classroom.key), "LABUP_KNOWN_HOSTS": str(classroom.known_hosts)}
+    url = f"ssh://root@127.0.0.1:{host.port}"
+    client = classroom.client("h1")
+    wanted = ("busybox:1.36", "python:3.11-slim", "python:latest")
+    if not all(client.images.list(name=ref) for ref in wanted):
+        bundle = tmp_path_factory.mktemp("bundle") / "course.tar"
+        made = labup("bundle", *map(str, NUMBERS), "-o", str(bundle), timeout=600)
+        assert made.returncode == 0, made.stderr
+        loaded = labup("bundle", "load", str(bundle), "--host", url, env=env, timeout=600)
+        assert loaded.returncode == 0, loaded.stderr
+    return url, env
+
+
+def self_test(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    proc = labup("test", *args, "--json", env=env)
     assert proc.stdout, proc.stderr
-    result = json.loads(proc.stdout)
+    result: dict[str, Any] = json.loads(proc.stdout)
     assert result["problems"] == [] and result["ok"], json.dumps(result["problems"], indent=2)
     assert proc.returncode == 0
     assert [s["name"] for s in result["steps"]] == [name for name, _ in TEST_STEPS]
@@ -52,6 +78,38 @@ def test_labup_test_passes_for_every_lab(catalog_images: None, number: int) -> N
     after = result["checks"]["all checks"]["results"]
     assert before and all(r["status"] != "pass" for r in before)
     assert all(r["status"] in ("pass", "skipped") for r in after)
+    return result
+
+
+_VARYING = [
+    (re.compile(r" \(after \d+ attempts over [\d.]+s\)"), ""),  # retries depend on timing
+    (re.compile(r"\b(?!127\.0\.0\.1\b)\d+\.\d+\.\d+\.\d+\b"), "IP"),  # engines' subnets
+    (re.compile(r"sha256:[0-9a-f]{12,64}"), "ID"),
+    (re.compile(r"\b[0-9a-f]{12}\b"), "ID"),  # container ids (a service names its container)
+    (re.compile(r"\b[\d.]+ ?(?:ms|s)\b"), "TIME"),
+]
+
+
+def verdicts(result: dict[str, Any], step: str) -> dict[str, tuple[str, str]]:
+    """check id -> (status, message) of one step, with what varies between engines blanked."""
+    out = {}
+    for r in result["checks"][step]["results"]:
+        message = r["message"]
+        for pattern, replacement in _VARYING:
+            message = pattern.sub(replacement, message)
+        out[r["id"]] = (r["status"], message)
+    return out
+
+
+@pytest.mark.parametrize("number", NUMBERS, ids=[f"lab{n}" for n in NUMBERS])
+def test_labup_test_passes_for_every_lab_here_and_over_ssh_with_the_same_verdicts(
+    ssh_host: tuple[str, dict[str, str]], number: int
+) -> None:
+    here = self_test(str(number))
+    url, env = ssh_host
+    there = self_test(str(number), "--host", url, env=env)
+    for step in ("env checks", "task checks fail", "all checks"):
+        assert verdicts(there, step) == verdicts(here, step), step
 
 
 def test_params_and_instance_reach_the_solution(catalog_images: None, unique: str) -> None:
