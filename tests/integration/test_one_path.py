@@ -107,3 +107,57 @@ def test_a_failing_env_check_is_named_with_its_cause_on_both_paths(
         assert len(rows) == 2 and all(first in row for row in rows), out
     finally:
         _run(["down", str(spec), "-i", str(inventory), "--limit", "h1,h2"], capsys)
+
+
+LINT_SPEC = """\
+apiVersion: labup/v1
+kind: Lab
+name: {name}
+title: The learner writes a Dockerfile
+containers:
+  box:
+    image: labup-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+checks:
+  - id: runs-as-a-user
+    dockerfile: {{rule: user, path: app/Dockerfile}}
+"""
+
+
+def test_checks_read_the_learners_files_on_their_machine(
+    classroom: Classroom, tmp_path: Path, unique: str, ssh_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = f"onepath-lint-{unique}"
+    folder = tmp_path / "lab"
+    (folder / "app").mkdir(parents=True)
+    (folder / "app" / "Dockerfile").write_text("FROM busybox:1.36\n")  # the lab's: no USER
+    spec = folder / "lab.yaml"
+    spec.write_text(LINT_SPEC.format(name=name))
+    h1 = classroom.host("h1")
+    inventory = tmp_path / "class.yml"
+    inventory.write_text(classroom.inventory_path.read_text())
+    try:
+        code, _, err = _run(["up", str(spec), "-q", "-i", str(inventory), "--limit", "h1"], capsys)
+        assert code == 0, err
+        copy = f"{h1.vars['labup_dir']}/labs/{name}-default"
+        session = classroom.client("h1")
+        from provisioner.engine.ssh_docker import ssh_session_of
+
+        shell = ssh_session_of(session)
+        assert shell is not None
+        with shell.sftp().open(f"{copy}/app/Dockerfile", "w") as fh:  # the learner's work
+            fh.write("FROM busybox:1.36\nUSER nobody\n")
+        code, out, _ = _run(["check", str(spec), "-i", str(inventory), "--limit", "h1"], capsys)
+        assert code == 0, out
+        code, out, _ = _run(["check", str(spec), "--json"], capsys)  # this machine's copy
+        assert code == 1 and "no USER" in out
+        # a second up keeps the learner's Dockerfile; reset brings the lab's back
+        _run(["up", str(spec), "-q", "-i", str(inventory), "--limit", "h1"], capsys)
+        with shell.sftp().open(f"{copy}/app/Dockerfile") as fh:
+            assert b"USER nobody" in fh.read()
+        _run(["reset", str(spec), "-q", "-i", str(inventory), "--limit", "h1"], capsys)
+        with shell.sftp().open(f"{copy}/app/Dockerfile") as fh:
+            assert fh.read() == b"FROM busybox:1.36\n"
+    finally:
+        _run(["down", str(spec), "-i", str(inventory), "--limit", "h1"], capsys)

@@ -1,4 +1,5 @@
-"""SFTP copy of a lab's bind files to a test host: only what changed, then binds resolve there."""
+"""SFTP copy of a lab folder to a test host (the learner's copy there): only what changed is
+sent, a learner's edits are kept, reset restores the lab's files, binds resolve there."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def _lab(folder: Path) -> Lab:
     (site / "index.html").write_text("<h1>v1</h1>\n")
     (site / "css" / "main.css").write_text("h1 { color: red }\n")
     (folder / "app.conf").write_text("port=80\n")
-    (folder / "unused.txt").write_text("not mounted: never sent\n")
+    (folder / "notes.txt").write_text("not mounted: for the learner to read\n")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "x.pyc").write_bytes(b"never sent")
     web = Container(
         name="web",
         image=TEST_IMAGE,
@@ -48,14 +51,15 @@ def test_sync_sends_only_what_changed_and_binds_resolve_remotely(
     try:
         first = sync_lab(sftp, lab, instance="default", base=base)
         assert first.remote_folder == posixpath.join(base, "labs", "synctest-default")
-        assert sorted(first.uploaded) == ["app.conf", "site/css/main.css", "site/index.html"]
-        assert first.unchanged == () and first.removed == ()
+        assert sorted(first.uploaded) == ["app.conf", "notes.txt", "site/css/main.css",
+                                          "site/index.html"]
+        assert first.unchanged == () and first.removed == () and first.kept == ()
         assert MANIFEST in sftp.listdir(first.remote_folder)
-        assert "unused.txt" not in sftp.listdir(first.remote_folder)
+        assert "__pycache__" not in sftp.listdir(first.remote_folder)
 
         again = sync_lab(sftp, lab, instance="default", base=base)
         assert again.uploaded == () and again.bytes_sent == 0
-        assert len(again.unchanged) == 3
+        assert len(again.unchanged) == 4
 
         (lab.folder / "site" / "index.html").write_text("<h1>v2</h1>\n")
         (lab.folder / "site" / "css" / "main.css").unlink()
@@ -63,9 +67,24 @@ def test_sync_sends_only_what_changed_and_binds_resolve_remotely(
         assert changed.uploaded == ("site/index.html",)
         assert changed.removed == ("site/css/main.css",)
 
-        # edited on the host behind labup's back: the size/mtime no longer match the manifest
-        with sftp.open(posixpath.join(first.remote_folder, "app.conf"), "w") as fh:
-            fh.write("port=9999 tampered\n")
+        # the learner edits a file on the host and adds one: a second up keeps both
+        remote = first.remote_folder
+        with sftp.open(posixpath.join(remote, "app.conf"), "w") as fh:
+            fh.write("port=8080 learner\n")
+        with sftp.open(posixpath.join(remote, "Dockerfile"), "w") as fh:
+            fh.write("FROM busybox:1.36\n")
+        (lab.folder / "app.conf").write_text("port=81\n")  # the lab changed it too
+        kept = sync_lab(sftp, lab, instance="default", base=base)
+        assert kept.uploaded == () and kept.kept == ("app.conf",)
+        with sftp.open(posixpath.join(remote, "app.conf")) as fh:
+            assert fh.read() == b"port=8080 learner\n"
+        assert "Dockerfile" in sftp.listdir(remote)
+
+        # reset: the lab's files again, and nothing the lab does not have
+        healed = sync_lab(sftp, lab, instance="default", base=base, restore=True)
+        assert healed.uploaded == ("app.conf",) and healed.removed == ("Dockerfile",)
+        assert "Dockerfile" not in sftp.listdir(remote)
+        (lab.folder / "app.conf").write_text("port=80\n")
         healed = sync_lab(sftp, lab, instance="default", base=base)
         assert healed.uploaded == ("app.conf",)
 
