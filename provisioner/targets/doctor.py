@@ -97,10 +97,26 @@ def diagnose(
     report.add("engine", "ok", f"Docker {version} (API {api}) at {engine.url}")
     _disk(report, info, ssh)
     _gpus(report, info, ssh, lab, inventory_gpus)
+    _tools(report, ssh, lab)
     if lab is not None:
         _images(report, engine, lab)
         _ports(report, engine, lab, instance, ssh)
     return report
+
+
+def _tools(report: DoctorReport, ssh: HostShell | None, lab: Lab | None) -> None:
+    """What a learner (and a lab's reference solution) types there: docker, compose, labup."""
+    from provisioner.targets.host_tools import probe_tools
+
+    tools = probe_tools(ssh)
+    needs_compose = lab is not None and "docker-compose" in lab.requires
+    if needs_compose and tools.compose is None:
+        report.add("tools", "fail", f"{lab.key if lab else 'the lab'} needs Docker Compose: "
+                   f"neither `docker compose` nor `docker-compose` answers ({tools.text()})")
+    elif not tools.has("docker"):
+        report.add("tools", "warn", f"{tools.text()}: learners type docker commands here")
+    else:
+        report.add("tools", "ok", tools.text())
 
 
 def _api_version(engine: Engine) -> str:
