@@ -167,7 +167,10 @@ def _ensure_one(
 def _offline_hint(lab: Lab) -> str:
     ref = lab.id if lab.id is not None else lab.key
     return (
-        "no registry reachable? offline images can be prepared with "
+        "no registry reachable? bring the images from an offline bundle: "
+        f"`labup bundle {ref} -o course.tar` where they are present, then "
+        f"`labup up {ref} --bundle course.tar` (a classroom: "
+        "`labup bundle load course.tar -i INVENTORY`); or build them offline for this engine: "
         f"`labup images prepare {ref} --offline`"
     )
 
@@ -217,5 +220,5 @@ def build_image(
             offline = current_step.split(" : ", 1)[-1].upper().startswith("FROM ")
             hint = None
             if offline:
-                hint = _offline_hint(lab) + ", or loaded from a bundle (`labup up --bundle`)"
+                hint = _offline_hint(lab)
             raise EngineError(body, resource=f"image {step.ref}", hint=hint)

@@ -119,6 +119,8 @@ def test_image_that_cannot_be_pulled_names_image_cause_and_offline_hint(
     text = str(caught.value)
     assert f"image {ref}: could not pull:" in text
     assert "labup images prepare" in text and "--offline" in text
+    assert f"labup up {key} --bundle course.tar" in text  # the route a classroom takes
+    assert "labup bundle load course.tar -i INVENTORY" in text
     assert leftovers(docker_client, key) == []
 
 
