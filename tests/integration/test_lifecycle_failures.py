@@ -188,7 +188,7 @@ def test_build_whose_base_image_cannot_be_pulled_says_how_to_get_it_offline(
     text = str(caught.value)
     assert re.search(rf"image {re.escape(ref)}: build failed at Step 1/\d+ : FROM {base}", text)
     assert f"`labup images prepare {key} --offline`" in text
-    assert "`labup up --bundle`" in text
+    assert f"`labup up {key} --bundle course.tar`" in text
     assert leftovers(docker_client, key) == []
 
 
