@@ -145,6 +145,8 @@ def _host(
         key=_file(folder, merged.get("key")),
         known_hosts=_file(folder, merged.get("known_hosts")),
         docker_host=merged.get("docker_host"),
+        proxy_jump=merged.get("proxy_jump"),
+        ssh_config=_file(folder, merged.get("ssh_config")),
         vars=merged["vars"],
         gpus=merged.get("gpus"),
         labels={

@@ -221,6 +221,8 @@ class Host:
     key: Path | None = None  # private key file; never printed
     known_hosts: Path | None = None
     docker_host: str | None = None  # DOCKER_HOST on the far side, when not the default
+    proxy_jump: str | None = None  # jump hosts, as ssh -J takes them ("gw" or "u@gw:22,gw2")
+    ssh_config: Path | None = None  # an ssh_config file to read the host (an alias) from
     vars: Mapping[str, Any] = field(default_factory=dict)
     gpus: int | None = None  # None: probe
     labels: Mapping[str, str] = field(default_factory=dict)

@@ -41,6 +41,8 @@ def connect(
     key: Path | None = None,
     known_hosts: Path | None = None,
     docker_host: str | None = None,
+    proxy_jump: str | None = None,
+    ssh_config: Path | None = None,
     timeout: float = 10.0,
 ) -> DockerEngine:
     """Connect to the engine at ``url`` (or DOCKER_HOST, or the local socket) and check it answers.
@@ -55,7 +57,8 @@ def connect(
         from provisioner.engine.ssh_docker import docker_client_over_ssh, ssh_session_of
 
         client = docker_client_over_ssh(chosen, key=key, known_hosts=known_hosts,
-                                        timeout=timeout, docker_host=docker_host)
+                                        timeout=timeout, docker_host=docker_host,
+                                        proxy_jump=proxy_jump, ssh_config=ssh_config)
         return DockerEngine(client, url=chosen, host_label=label, ssh=ssh_session_of(client))
     engine = DockerEngine(url=chosen, host_label=label)
     if engine.raw is not None:

@@ -27,6 +27,7 @@ from provisioner.engine.ssh_keys import (
     _prefer_known_key_types,
     verify_host_key,
 )
+from provisioner.engine.ssh_route import Hop, Route
 
 EXEC_CHANNELS = 3
 
@@ -44,45 +45,39 @@ class SshSession:
         self._sftp_lock = threading.Lock()
         self._channels: weakref.WeakSet[paramiko.Channel] = weakref.WeakSet()
         self._channels_lock = threading.Lock()
+        self._jumps: list[paramiko.Transport] = []  # the jump hosts' connections, first first
 
     @classmethod
-    def connect(
-        cls,
-        target: SshTarget,
-        *,
-        key: Path | None = None,
-        known_hosts: Path | None = None,
-        timeout: float = 10.0,
-    ) -> SshSession:
-        """Open, verify the host key, authenticate. Raises a LabupError for every failure."""
-        known = (known_hosts or Path("~/.ssh/known_hosts")).expanduser()
+    def connect(cls, route: Route, *, timeout: float = 10.0) -> SshSession:
+        """Open every hop of ``route`` in turn (each jump host's connection carries the next
+        one: ProxyJump), verify every host key, authenticate every hop. Raises a LabupError
+        for every failure, naming the hop."""
+        first = route.hops[0]
         try:
-            sock = socket.create_connection((target.host, target.port), timeout=timeout)
+            sock = socket.create_connection((first.target.host, first.target.port),
+                                            timeout=timeout)
         except OSError as e:
             raise EngineUnreachable(
                 f"cannot reach the SSH server: {e.strerror or e}",
-                host=target.label,
+                host=first.label,
                 hint="is the machine on and sshd running? (ssh -p PORT user@host)",
             ) from e
-        transport = paramiko.Transport(sock)
+        transports: list[paramiko.Transport] = []
         try:
-            transport.banner_timeout = timeout
-            transport.auth_timeout = timeout
-            _prefer_known_key_types(transport, target, known)
-            try:
-                transport.start_client(timeout=timeout)
-            except (paramiko.SSHException, OSError, EOFError) as e:
-                raise EngineUnreachable(
-                    f"SSH handshake failed: {e}", host=target.label
-                ) from e
-            server_key = transport.get_remote_server_key()
-            verify_host_key(target, server_key, known)
-            _authenticate(transport, target, key)
-            transport.set_keepalive(30)
+            transport = _handshake(first, sock, timeout)
+            transports.append(transport)
+            for hop in route.hops[1:]:
+                channel = _through(transport, hop, timeout)
+                transport = _handshake(hop, channel, timeout)
+                transports.append(transport)
         except BaseException:
-            transport.close()
+            for opened in reversed(transports):
+                opened.close()
+            sock.close()
             raise
-        return cls(target, transport)
+        session = cls(route.host.target, transports[-1])
+        session._jumps = transports[:-1]
+        return session
 
     @property
     def label(self) -> str:
@@ -180,6 +175,48 @@ class SshSession:
                 self._sftp.close()
                 self._sftp = None
         self._transport.close()
+        for jump in reversed(self._jumps):
+            jump.close()
+
+
+def _handshake(
+    hop: Hop, sock: socket.socket | paramiko.Channel, timeout: float
+) -> paramiko.Transport:
+    """SSH over ``sock`` to ``hop``: negotiate (bounded in time), verify the host key, log in."""
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = timeout
+        transport.auth_timeout = timeout
+        transport.handshake_timeout = timeout
+        known = hop.known_hosts or (Path("~/.ssh/known_hosts").expanduser(),)
+        _prefer_known_key_types(transport, hop.target, known)
+        try:
+            transport.start_client(timeout=timeout)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise EngineUnreachable(f"SSH handshake failed: {e}", host=hop.label) from e
+        verify_host_key(hop.target, transport.get_remote_server_key(), known)
+        _authenticate(transport, hop.target, hop.key, hop.config_keys)
+        transport.set_keepalive(30)
+    except BaseException:
+        transport.close()
+        raise
+    return transport
+
+
+def _through(transport: paramiko.Transport, hop: Hop, timeout: float) -> paramiko.Channel:
+    """A TCP connection to ``hop`` made by the jump host at the other end of ``transport``."""
+    try:
+        return transport.open_channel(
+            "direct-tcpip", (hop.target.host, hop.target.port), ("127.0.0.1", 0),
+            timeout=timeout,
+        )
+    except (paramiko.SSHException, OSError, EOFError) as e:
+        said = e.text if isinstance(e, paramiko.ChannelException) else str(e)
+        raise EngineUnreachable(
+            f"the jump host cannot reach {hop.target.host}:{hop.target.port}: {said}",
+            host=hop.label,
+            hint="check the ProxyJump chain (ssh -J) and that the jump host may forward TCP",
+        ) from e
 
 
 def with_place(

@@ -24,7 +24,8 @@ import urllib3.connectionpool
 
 from labspec.errors import EngineError, EngineUnreachable
 from provisioner.engine.ssh import SshSession
-from provisioner.engine.ssh_keys import parse_ssh_url
+from provisioner.engine.ssh_keys import ssh_url_parts
+from provisioner.engine.ssh_route import resolve_route
 
 DEFAULT_POOL_SIZE = 6  # API channels; + EXEC_CHANNELS + 1 SFTP stays within MaxSessions 10
 DIAL_STDIO = ("docker", "system", "dial-stdio")
@@ -125,26 +126,32 @@ def docker_client_over_ssh(
     api_timeout: float = 120.0,
     pool_size: int = DEFAULT_POOL_SIZE,
     docker_host: str | None = None,
+    proxy_jump: str | None = None,
+    ssh_config: Path | None = None,
 ) -> docker.DockerClient:
     """A docker SDK client for the engine behind ``ssh://user@host:port``.
 
-    ``timeout`` bounds connecting (TCP, handshake, auth); ``api_timeout`` each API call.
-    The key defaults to ``LABUP_SSH_KEY``, else ssh-agent and ``~/.ssh/id_*``; the host key is
-    checked against ``known_hosts`` (default ``LABUP_KNOWN_HOSTS``, else ``~/.ssh/known_hosts``).
+    ``timeout`` bounds connecting (TCP, handshake, auth, per hop); ``api_timeout`` each API
+    call. The host may be an alias of the ssh_config (``ssh_config``, else
+    ``LABUP_SSH_CONFIG``, else ``~/.ssh/config``), reached through its ProxyJump hosts or
+    ``proxy_jump``. The key defaults to ``LABUP_SSH_KEY``, else the config's IdentityFile,
+    ssh-agent and ``~/.ssh/id_*``; host keys are checked against ``known_hosts`` (default
+    ``LABUP_KNOWN_HOSTS``, else the config's UserKnownHostsFile, else ``~/.ssh/known_hosts``).
     Raises :class:`HostKeyError`, :class:`SshAuthError` or ``EngineUnreachable`` (no sshd, or
     no Docker engine answering on the far side), each one line with a hint.
     """
-    target = parse_ssh_url(url)
+    host, port, user = ssh_url_parts(url)
     key = key if key is not None else os.environ.get("LABUP_SSH_KEY") or None
     known_hosts = (
         known_hosts if known_hosts is not None else os.environ.get("LABUP_KNOWN_HOSTS") or None
     )
-    session = SshSession.connect(
-        target,
-        key=Path(key) if key is not None else None,
-        known_hosts=Path(known_hosts) if known_hosts is not None else None,
-        timeout=timeout,
+    route = resolve_route(
+        host, port=port, user=user,
+        key=Path(key).expanduser() if key is not None else None,
+        known_hosts=Path(known_hosts).expanduser() if known_hosts is not None else None,
+        proxy_jump=proxy_jump, ssh_config=ssh_config,
     )
+    session = SshSession.connect(route, timeout=timeout)
     try:
         client = _client_over(session, api_timeout=api_timeout, pool_size=pool_size,
                               docker_host=docker_host)

@@ -10,6 +10,7 @@ import base64
 import getpass
 import hashlib
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,13 @@ class SshTarget:
 
 def parse_ssh_url(url: str) -> SshTarget:
     """``ssh://user@host:port`` (user and port optional) to an :class:`SshTarget`."""
+    host, port, user = ssh_url_parts(url)
+    return SshTarget(host=host, port=port or 22, user=user or getpass.getuser())
+
+
+def ssh_url_parts(url: str) -> tuple[str, int | None, str | None]:
+    """(host, port or None, user or None) of ``ssh://[user@]host[:port]``: what the URL says,
+    so that an ssh_config can fill in the rest as OpenSSH would. Passwords are refused."""
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme != "ssh" or not parsed.hostname:
         raise UserInputError(
@@ -63,10 +71,14 @@ def parse_ssh_url(url: str) -> SshTarget:
             hint="use a key: the inventory's `key`, or ssh-agent",
         )
     try:
-        port = parsed.port or 22
+        port = parsed.port
     except ValueError as e:
         raise UserInputError(f"bad port in {url!r}: {e}") from e
-    return SshTarget(host=parsed.hostname, port=port, user=parsed.username or getpass.getuser())
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        raise UserInputError(
+            f"not an SSH engine URL: {url!r}", hint="write it as ssh://user@host:port"
+        )
+    return parsed.hostname, port, parsed.username or None
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -82,18 +94,26 @@ def _key_kind(key: paramiko.PKey) -> str:
     )
 
 
+def load_known_hosts(files: Path | Sequence[Path], target: SshTarget) -> paramiko.HostKeys:
+    keys = paramiko.HostKeys()
+    for path in [files] if isinstance(files, Path) else files:
+        if path.is_file():
+            try:
+                keys.load(str(path))
+            except (OSError, paramiko.SSHException) as e:
+                raise HostKeyError(
+                    f"cannot read known_hosts {path}: {e}", host=target.label
+                ) from e
+    return keys
+
+
 def verify_host_key(
-    target: SshTarget, server_key: paramiko.PKey, known_hosts: Path
+    target: SshTarget, server_key: paramiko.PKey, known_hosts: Path | Sequence[Path]
 ) -> None:
     """Accept the server's key only when known_hosts holds exactly it for this host."""
-    keys = paramiko.HostKeys()
-    if known_hosts.is_file():
-        try:
-            keys.load(str(known_hosts))
-        except (OSError, paramiko.SSHException) as e:
-            raise HostKeyError(
-                f"cannot read known_hosts {known_hosts}: {e}", host=target.label
-            ) from e
+    keys = load_known_hosts(known_hosts, target)
+    if not isinstance(known_hosts, Path):
+        known_hosts = known_hosts[0] if known_hosts else Path("~/.ssh/known_hosts").expanduser()
     entry = keys.lookup(target.known_hosts_name)
     shown = f"{_key_kind(server_key)} key fingerprint {fingerprint(server_key)}"
     if not entry:
@@ -141,16 +161,13 @@ def _load_private_key(path: Path, target: SshTarget) -> paramiko.PKey:
 
 
 def _prefer_known_key_types(
-    transport: paramiko.Transport, target: SshTarget, known_hosts: Path
+    transport: paramiko.Transport, target: SshTarget, known_hosts: Path | Sequence[Path]
 ) -> None:
     """Ask the server for the key type known_hosts holds (as OpenSSH and SSHClient do)."""
-    if not known_hosts.is_file():
-        return
-    keys = paramiko.HostKeys()
     try:
-        keys.load(str(known_hosts))
-    except (OSError, paramiko.SSHException):
-        return
+        keys = load_known_hosts(known_hosts, target)
+    except HostKeyError:
+        return  # reported when the key is verified
     entry = keys.lookup(target.known_hosts_name)
     if not entry:
         return
@@ -160,13 +177,23 @@ def _prefer_known_key_types(
         options.key_types = tuple(wanted) + tuple(t for t in options.key_types if t not in wanted)
 
 
-def _authenticate(transport: paramiko.Transport, target: SshTarget, key: Path | None) -> None:
+def _authenticate(
+    transport: paramiko.Transport,
+    target: SshTarget,
+    key: Path | None,
+    config_keys: Sequence[Path] = (),
+) -> None:
+    """Log in with ``key`` (named by the user: it must exist), else the ssh_config's
+    IdentityFiles that exist, else ssh-agent and the default ``~/.ssh/id_*`` keys."""
     candidates: list[tuple[str, paramiko.PKey]] = []
     if key is not None:
         path = key.expanduser()
         if not path.is_file():
             raise SshAuthError(f"private key file {path} does not exist", host=target.label)
         candidates.append((str(path), _load_private_key(path, target)))
+    elif any(p.expanduser().is_file() for p in config_keys):
+        candidates += [(str(p), _load_private_key(p.expanduser(), target))
+                       for p in config_keys if p.expanduser().is_file()]
     else:
         try:
             agent_keys = paramiko.Agent().get_keys()

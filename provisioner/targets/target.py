@@ -22,6 +22,8 @@ class Target(NamedTuple):
     key: Path | None = None  # SSH private key (default LABUP_SSH_KEY, ssh-agent, ~/.ssh)
     known_hosts: Path | None = None  # default LABUP_KNOWN_HOSTS, else ~/.ssh/known_hosts
     docker_host: str | None = None  # DOCKER_HOST on the far side, when not its default
+    proxy_jump: str | None = None  # jump hosts (ssh -J); default: the ssh_config's
+    ssh_config: Path | None = None  # default: LABUP_SSH_CONFIG, else ~/.ssh/config
     from_inventory: bool = False
 
     @property
@@ -50,7 +52,7 @@ class Target(NamedTuple):
 
         return connect(self.url, host_label=self.name, key=self.key,
                        known_hosts=self.known_hosts, docker_host=self.docker_host,
-                       timeout=timeout)
+                       proxy_jump=self.proxy_jump, ssh_config=self.ssh_config, timeout=timeout)
 
     @classmethod
     def from_url(cls, url: str | None) -> Target:
@@ -64,4 +66,4 @@ class Target(NamedTuple):
     def from_host(cls, host: Host) -> Target:
         return cls(name=host.name, url=host.url, vars=dict(host.vars), gpus=host.gpus,
                    key=host.key, known_hosts=host.known_hosts, docker_host=host.docker_host,
-                   from_inventory=True)
+                   proxy_jump=host.proxy_jump, ssh_config=host.ssh_config, from_inventory=True)
