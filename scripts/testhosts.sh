@@ -32,7 +32,7 @@ BADKEY_PORT=22290
 NODOCKER_PORT=22291
 GPU_HOST=h2
 MAX_HOSTS=20
-LAYOUT=3  # bump when a host's setup changes: `up` then restarts hosts made by an older layout
+LAYOUT=2  # bump when a host's setup changes: `up` then restarts hosts made by an older layout
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf 'testhosts: %s\n' "$*" >&2; }
@@ -157,7 +157,7 @@ write_sshd() {  # write_sshd NAME PORT DOCKER_SOCK [PATH-PREFIX]
     cat >"$dir/sshd_config.new" <<EOF
 # labup test host $name (written by scripts/testhosts.sh)
 Port $port
-ListenAddress 127.0.0.1
+ListenAddress ${SSHD_LISTEN:-127.0.0.1}
 HostKey $dir/ssh_host_ed25519_key
 PidFile $dir/sshd.pid
 AuthorizedKeysFile $STATE/client/authorized_keys
@@ -190,7 +190,7 @@ ensure_sshd() {  # ensure_sshd NAME PORT DOCKER_SOCK [PATH-PREFIX]: start, or re
         fi
         return 0
     fi
-    port_busy "$port" && die "port $port is taken by another process"
+    [ -z "${SSHD_NETNS:-}" ] && port_busy "$port" && die "port $port is taken by another process"
     write_sshd "$@" || true
     start_sshd "$name"
 }
@@ -200,7 +200,12 @@ start_sshd() {
     dir="$(host_dir "$name")"
     mkdir -p /run/sshd
     chmod 755 /run/sshd
-    /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+    if [ -n "${SSHD_NETNS:-}" ]; then  # an sshd that lives in a namespace of its own
+        nsenter --net="/var/run/netns/$SSHD_NETNS" /usr/sbin/sshd -f "$dir/sshd_config" \
+            -E "$dir/sshd.log"
+    else
+        /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+    fi
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -251,8 +256,131 @@ engine_up() { DOCKER_HOST="unix://$(host_dir "$1")/docker.sock" timeout 5 docker
 host_healthy() {
     local h="$1" dir
     dir="$(host_dir "$h")"
+    # (the DNS answer is checked by what it needs, not by LAYOUT: an older copy of this script,
+    # in another checkout, then keeps these hosts instead of restarting them)
     [ "$(cat "$dir/layout" 2>/dev/null)" = "$LAYOUT" ] && pid_alive "$dir/nxdns.pid" python &&
+        grep -q '"dns"' "$dir/daemon.json" 2>/dev/null &&
         pid_alive "$dir/sshd.pid" sshd && pid_alive "$dir/docker.pid" dockerd && engine_up "$h"
+}
+
+# -- a classroom behind a gateway: hjump (a bastion) and hbehind, reachable only through it ----
+# hjump: an sshd in namespace labup-th-jump on 10.213.200.2:22 (veth to this namespace, 10.213.200.1).
+# hbehind: a dockerd and an sshd in namespace labup-th-hbehind on 10.213.201.2:22, linked only
+# to labup-th-jump (10.213.201.1): no route from here reaches it; ProxyJump through hjump does.
+JUMP_NS=labup-th-jump
+BEHIND_NS=labup-th-hbehind
+JUMP_ADDR=10.213.200.2
+BEHIND_ADDR=10.213.201.2
+
+clean_jump_hosts() {
+    local h
+    for h in hjump hbehind; do
+        kill_pidfile "$(host_dir "$h")/sshd.pid" sshd
+    done
+    kill_pidfile "$(host_dir hbehind)/docker.pid" dockerd
+    kill_pidfile "$(host_dir hbehind)/exec/containerd/containerd.pid" containerd
+    kill_pidfile "$(host_dir hbehind)/nxdns.pid" python
+    umount_under "$(host_dir hbehind)"
+    for ns in "$BEHIND_NS" "$JUMP_NS"; do
+        if ip netns list 2>/dev/null | grep -qw "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
+    done
+    ip link show ltjmpa >/dev/null 2>&1 && ip link del ltjmpa 2>/dev/null || true
+    ip route del unreachable 10.213.201.0/30 2>/dev/null || true
+}
+
+jump_hosts_healthy() {
+    local dir
+    dir="$(host_dir hbehind)"
+    [ "$(cat "$dir/layout" 2>/dev/null)" = "$LAYOUT" ] &&
+        pid_alive "$(host_dir hjump)/sshd.pid" sshd && pid_alive "$dir/sshd.pid" sshd &&
+        pid_alive "$dir/docker.pid" dockerd && pid_alive "$dir/nxdns.pid" python &&
+        DOCKER_HOST="unix://$dir/docker.sock" timeout 5 docker version >/dev/null 2>&1
+}
+
+start_jump_hosts() {
+    local dir
+    dir="$(host_dir hbehind)"
+    mkdir -p "$dir/data" "$dir/exec" "$(host_dir hjump)"
+    ip netns add "$JUMP_NS"
+    ip netns add "$BEHIND_NS"
+    ip link add ltjmpa type veth peer name ltjmpb
+    ip link set ltjmpb netns "$JUMP_NS"
+    ip addr add 10.213.200.1/30 dev ltjmpa
+    ip link set ltjmpa up
+    ip -n "$JUMP_NS" addr add "$JUMP_ADDR/30" dev ltjmpb
+    ip -n "$JUMP_NS" link set ltjmpb up
+    ip -n "$JUMP_NS" link set lo up
+    ip -n "$JUMP_NS" link add ltbhda type veth peer name ltbhdb
+    ip -n "$JUMP_NS" link set ltbhdb netns "$BEHIND_NS"
+    ip -n "$JUMP_NS" addr add 10.213.201.1/30 dev ltbhda
+    ip -n "$JUMP_NS" link set ltbhda up
+    ip -n "$BEHIND_NS" addr add "$BEHIND_ADDR/30" dev ltbhdb
+    ip -n "$BEHIND_NS" link set ltbhdb up
+    ip -n "$BEHIND_NS" link set lo up
+    # from here, hbehind's link is unreachable (never the default route: nothing leaves the machine)
+    ip route replace unreachable 10.213.201.0/30
+    setsid nsenter --net="/var/run/netns/$JUMP_NS" python3 "$ROOT/scripts/nxdns.py" \
+        10.213.201.1 "$dir/nxdns.pid" >"$dir/nxdns.log" 2>&1 </dev/null &
+    printf '{"dns": ["10.213.201.1"]}\n' >"$dir/daemon.json"
+    write_labup_shim "$dir/bin"
+    setsid nsenter --net="/var/run/netns/$BEHIND_NS" dockerd \
+        --config-file "$dir/daemon.json" \
+        --data-root "$dir/data" --exec-root "$dir/exec" \
+        -H "unix://$dir/docker.sock" --pidfile "$dir/docker.pid" \
+        --containerd-namespace labup-hbehind --containerd-plugins-namespace labup-hbehind-plugins \
+        --storage-driver overlay2 --log-level warn \
+        >"$dir/dockerd.log" 2>&1 </dev/null &
+    echo "$LAYOUT" >"$dir/layout"
+}
+
+ensure_jump_hosts() {
+    local dir
+    dir="$(host_dir hbehind)"
+    if ! jump_hosts_healthy; then
+        clean_jump_hosts
+        start_jump_hosts
+        local deadline=$((SECONDS + 60))
+        until DOCKER_HOST="unix://$dir/docker.sock" timeout 5 docker version >/dev/null 2>&1; do
+            [ "$SECONDS" -ge "$deadline" ] && die "hbehind: dockerd did not answer within 60 s"
+            sleep 0.3
+        done
+    fi
+    SSHD_LISTEN="$JUMP_ADDR" SSHD_NETNS="$JUMP_NS" \
+        ensure_sshd hjump 22 "$(host_dir hjump)/no-engine.sock"
+    SSHD_LISTEN="$BEHIND_ADDR" SSHD_NETNS="$BEHIND_NS" \
+        ensure_sshd hbehind 22 "$dir/docker.sock" "$dir/bin"
+}
+
+write_jump_files() {
+    local c="$STATE/client"
+    {
+        echo "# labup test classroom behind a gateway (written by scripts/testhosts.sh)"
+        echo "Host jump"
+        echo "    HostName $JUMP_ADDR"
+        echo "    User root"
+        echo "    IdentityFile $c/id_ed25519"
+        echo "    UserKnownHostsFile $c/known_hosts"
+        echo "Host behind"
+        echo "    HostName $BEHIND_ADDR"
+        echo "    User root"
+        echo "    ProxyJump jump"
+        echo "    IdentityFile $c/id_ed25519"
+        echo "    UserKnownHostsFile $c/known_hosts"
+    } >"$c/ssh_config"
+    {
+        echo "# the classroom behind the gateway hjump (written by scripts/testhosts.sh)"
+        echo "apiVersion: labup/v1"
+        echo "kind: Inventory"
+        echo "defaults:"
+        echo "  user: root"
+        echo "  key: $c/id_ed25519"
+        echo "  known_hosts: $c/known_hosts"
+        echo "hosts:"
+        echo "  hbehind:"
+        echo "    address: $BEHIND_ADDR"
+        echo "    proxy_jump: root@$JUMP_ADDR"
+        echo "    vars: {learner: zoe, port_offset: 90, labup_dir: $(host_dir hbehind)/labup}"
+    } >"$STATE/inventory-jump.yml"
 }
 
 known_hosts_line() {  # known_hosts_line PORT KEYFILE.pub
@@ -266,6 +394,11 @@ write_client_files() {
         known_hosts_line "$((BASE_PORT + k))" "$STATE/h$k/ssh_host_ed25519_key.pub" >>"$kh"
     done
     known_hosts_line "$NODOCKER_PORT" "$STATE/hnodocker/ssh_host_ed25519_key.pub" >>"$kh"
+    # the gateway and the host behind it, on port 22 (OpenSSH writes no [host]:port then)
+    [ -f "$STATE/hjump/ssh_host_ed25519_key.pub" ] &&
+        printf '%s %s\n' "$JUMP_ADDR" "$(cut -d' ' -f1,2 "$STATE/hjump/ssh_host_ed25519_key.pub")" >>"$kh"
+    [ -f "$STATE/hbehind/ssh_host_ed25519_key.pub" ] &&
+        printf '%s %s\n' "$BEHIND_ADDR" "$(cut -d' ' -f1,2 "$STATE/hbehind/ssh_host_ed25519_key.pub")" >>"$kh"
     # hbadkey: known_hosts holds another key than the one its sshd presents
     known_hosts_line "$BADKEY_PORT" "$STATE/keys/stale_host_key.pub" >>"$kh"
     # hdown: a key is known, but nothing listens
@@ -316,6 +449,10 @@ write_client_files() {
         echo "LABUP_TESTHOSTS_GPU_HOST=$GPU_HOST"
         echo "LABUP_TESTHOSTS_KEY=$STATE/client/id_ed25519"
         echo "LABUP_TESTHOSTS_KNOWN_HOSTS=$STATE/client/known_hosts"
+        echo "LABUP_TESTHOSTS_JUMP_ADDR=$JUMP_ADDR"
+        echo "LABUP_TESTHOSTS_BEHIND_ADDR=$BEHIND_ADDR"
+        echo "LABUP_TESTHOSTS_SSH_CONFIG=$STATE/client/ssh_config"
+        echo "LABUP_TESTHOSTS_JUMP_INVENTORY=$STATE/inventory-jump.yml"
     } >"$STATE/hosts.env"
 }
 
@@ -361,6 +498,8 @@ cmd_up() {
         ensure_sshd "$h" "$port" "$(host_dir "$h")/no-engine.sock"
     done
     port_busy "$DOWN_PORT" && die "port $DOWN_PORT (the down host) must have nothing listening"
+    ensure_jump_hosts
+    write_jump_files
     # wait for the engines started now
     local deadline=$((SECONDS + 60))
     for h in "${started[@]}"; do
@@ -407,6 +546,7 @@ cmd_down() {
     n="$(count_hosts)"
     [ "$n" -gt 0 ] 2>/dev/null || n=0
     for h in hbadkey hnodocker; do kill_pidfile "$(host_dir "$h")/sshd.pid" sshd; done
+    clean_jump_hosts
     # also sweep namespaces left by an earlier run whose state file is gone
     local leftovers
     leftovers="$(ip netns list 2>/dev/null | awk '{print $1}' | sed -n 's/^labup-th-h\([0-9][0-9]*\)$/\1/p')"
@@ -432,6 +572,18 @@ cmd_trim() {  # stop the hosts beyond N (a benchmark that brought up more puts i
     write_client_files "$n"
     log "trim: hosts beyond h$n stopped"
 }
+
+# One change at a time: up, down and trim hold a lock on the state folder (two test runs, or a
+# test run and a benchmark, may both ask for hosts).
+locked() {
+    mkdir -p "$STATE"
+    exec 9>"$STATE/.lock"
+    flock -w 300 9 || die "another testhosts.sh has held $STATE/.lock for 5 minutes"
+}
+
+case "${1:-}" in
+    up|down|trim) locked ;;
+esac
 
 case "${1:-}" in
     up) cmd_up "${2:-3}" ;;
