@@ -7,7 +7,7 @@ from pathlib import Path
 
 from labspec.errors import EngineUnreachable, UserInputError
 from provisioner.engine.docker_engine import DockerEngine
-from provisioner.engine.http import DEFAULT_URL, ENGINE_HINT, api_error_text
+from provisioner.engine.http import DEFAULT_URL, ENGINE_HINT, api_error_text, call_timeout
 
 SCHEMES = ("unix://", "tcp://", "http://", "ssh://")
 
@@ -58,16 +58,12 @@ def connect(
 
         client = docker_client_over_ssh(chosen, key=key, known_hosts=known_hosts,
                                         timeout=timeout, docker_host=docker_host,
+                                        api_timeout=call_timeout(),
                                         proxy_jump=proxy_jump, ssh_config=ssh_config)
         return DockerEngine(client, url=chosen, host_label=label, ssh=ssh_session_of(client))
     engine = DockerEngine(url=chosen, host_label=label)
     if engine.raw is not None:
-        try:
-            engine.ping(timeout)
-        except EngineUnreachable as e:
-            raise EngineUnreachable(
-                f"no Docker engine answers at {chosen}", hint=ENGINE_HINT
-            ) from e
+        engine.ping(min(timeout, call_timeout()))  # the error names the URL and what happened
         return engine
     try:
         engine.sdk_client().ping()

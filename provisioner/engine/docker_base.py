@@ -21,6 +21,7 @@ from provisioner.engine.http import (
     SdkTransport,
     Transport,
     api_error_text,
+    call_timeout,
 )
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class DockerConnection:
         *,
         url: str | None = None,
         host_label: str = "local",
-        timeout: float = 60.0,
+        timeout: float | None = None,
         pool_size: int = 16,
         transport: Transport | None = None,
         ssh: HostShell | None = None,
@@ -51,14 +52,14 @@ class DockerConnection:
         self._url = url or DEFAULT_URL
         self._ssh = ssh
         self._host_label = host_label
-        self._timeout = timeout
+        self._timeout = timeout if timeout is not None else call_timeout()
         self._pool_size = pool_size
         self._info: dict[str, Any] | None = None
         self._api_version: str | None = None
         self._lock = threading.Lock()
         self._version_lock = threading.Lock()
         self.raw: RawApi | None = (
-            RawApi(self._url, timeout) if client is None and RawApi.supports(self._url) else None
+            RawApi(self._url, self._timeout) if client is None and RawApi.supports(self._url) else None
         )
         self._transport: Transport | None = transport or self.raw
 

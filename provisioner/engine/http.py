@@ -10,14 +10,28 @@ so ``ssh://`` clients work unchanged). ``http.client`` is not used: it pulls in 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from labspec.errors import EngineUnreachable
 from provisioner.engine.protocol import ApiError
+
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection to the engine
+
+
+def call_timeout() -> float:
+    """The deadline of one engine call, whole answer included: ``LABUP_CALL_TIMEOUT`` (s), 60."""
+    try:
+        value = float(os.environ.get("LABUP_CALL_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0
+    return value if value > 0 else 60.0
+
 
 ENGINE_HINT = "start one with `bash scripts/engine.sh` (or start Docker Desktop), or pass --host"
 DEFAULT_URL = "unix:///var/run/docker.sock"
@@ -42,38 +56,84 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+class CallTimeout(TimeoutError):
+    """The engine did not finish an answer within the call's deadline."""
+
+
 class _Connection:
     """One HTTP/1.1 connection to the engine (unix socket or TCP), kept alive between calls.
 
     A few dozen lines instead of ``http.client``: that module pulls in ``email`` and ``ssl``
-    and parses headers slowly, and every labup command pays for it at startup."""
+    and parses headers slowly, and every labup command pays for it at startup. Every call has
+    one deadline for the whole answer (an engine that sends a byte now and then never keeps a
+    call alive past it), and connecting has its own, shorter one."""
 
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self.timeout = timeout
         self.sock: socket.socket | None = None
-        self.rfile: Any = None
+        self.buf = bytearray()
+        self.deadline = 0.0
         self.last_headers: dict[str, str] = {}  # of the last answer (lower-cased names)
 
     def open(self) -> None:
+        connect_timeout = min(self.timeout, CONNECT_TIMEOUT)
         if self.url.startswith("unix://"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
-            sock.connect(self.url[len("unix://") :])
+            sock.settimeout(connect_timeout)
+            try:
+                sock.connect(self.url[len("unix://") :])
+            except BaseException:
+                sock.close()
+                raise
         else:
             parsed = urllib.parse.urlparse(self.url.replace("tcp://", "http://", 1))
             sock = socket.create_connection(
-                (parsed.hostname or "localhost", parsed.port or 2375), timeout=self.timeout
+                (parsed.hostname or "localhost", parsed.port or 2375), timeout=connect_timeout
             )
         self.sock = sock
-        self.rfile = sock.makefile("rb")
+        self.buf = bytearray()
 
     def close(self) -> None:
-        if self.rfile is not None:
-            self.rfile.close()
         if self.sock is not None:
             self.sock.close()
-        self.sock = self.rfile = None
+        self.sock = None
+        self.buf = bytearray()
+
+    def _fill(self) -> bool:
+        """Read what the engine sent next, within the call's deadline; False at end of stream."""
+        assert self.sock is not None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise CallTimeout("the engine did not finish its answer in time")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError as e:
+            raise CallTimeout("the engine did not finish its answer in time") from e
+        if not chunk:
+            return False
+        self.buf += chunk
+        return True
+
+    def readline(self, limit: int = 65537) -> bytes:
+        while b"\n" not in self.buf and len(self.buf) < limit:
+            if not self._fill():
+                break
+        end = self.buf.find(b"\n")
+        cut = end + 1 if end >= 0 else min(len(self.buf), limit)
+        line = bytes(self.buf[:cut])
+        del self.buf[:cut]
+        return line
+
+    def read(self, size: int | None = None) -> bytes:
+        while size is None or len(self.buf) < size:
+            if not self._fill():
+                break
+        cut = len(self.buf) if size is None else min(size, len(self.buf))
+        data = bytes(self.buf[:cut])
+        del self.buf[:cut]
+        return data
 
     def exchange(
         self, method: str, target: str, data: bytes | None, timeout: float
@@ -81,6 +141,7 @@ class _Connection:
         if self.sock is None:
             self.open()
         assert self.sock is not None
+        self.deadline = time.monotonic() + timeout
         self.sock.settimeout(timeout)
         head = f"{method} {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: labup\r\n"
         if data is not None:
@@ -88,13 +149,13 @@ class _Connection:
         elif method in ("POST", "PUT"):
             head += "Content-Length: 0\r\n"
         self.sock.sendall(head.encode() + b"\r\n" + (data or b""))
-        status_line = self.rfile.readline(65537)
+        status_line = self.readline()
         if not status_line:
             raise ConnectionResetError("the engine closed the connection")
         status = int(status_line.split(None, 2)[1])
         headers: dict[str, str] = {}
         while True:
-            line = self.rfile.readline(65537)
+            line = self.readline()
             if line in (b"\r\n", b"\n", b""):
                 break
             key, _, value = line.decode("latin-1").partition(":")
@@ -107,7 +168,7 @@ class _Connection:
         elif "content-length" in headers:
             body = self._exactly(int(headers["content-length"]))
         else:
-            body = self.rfile.read()
+            body = self.read()
             self.close()
         if headers.get("connection", "").lower() == "close":
             self.close()
@@ -116,19 +177,19 @@ class _Connection:
     def _chunked(self) -> bytes:
         out = bytearray()
         while True:
-            size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+            size = int(self.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                while self.readline() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
                 return bytes(out)
             out += self._exactly(size)
-            self.rfile.readline(65537)  # the CRLF after each chunk
+            self.readline()  # the CRLF after each chunk
 
     def _exactly(self, size: int) -> bytes:
-        data = self.rfile.read(size)
+        data = self.read(size)
         if len(data) < size:
             raise ConnectionResetError("the engine closed the connection mid-answer")
-        return bytes(data)
+        return data
 
 
 class RawApi:
@@ -182,12 +243,25 @@ class RawApi:
                 # a kept-alive connection the engine had closed is retried once on a new one;
                 # a timeout is not (the engine may be doing it)
                 retry = attempt == 1 and not fresh and not isinstance(e, TimeoutError)
-                if not retry:
+                if retry:
+                    continue
+                limit = timeout if timeout is not None else self.timeout
+                if isinstance(e, CallTimeout):
                     raise EngineUnreachable(
-                        f"no Docker engine answers at {self.url} ({e.__class__.__name__}: {e})",
-                        hint=ENGINE_HINT,
+                        f"the Docker engine at {self.url} did not finish its answer to "
+                        f"{method} {path} within {limit:g} s",
+                        hint="the engine is overloaded or stuck; LABUP_CALL_TIMEOUT sets the "
+                        "deadline of each engine call (seconds)",
                     ) from e
-                continue
+                if isinstance(e, TimeoutError):
+                    raise EngineUnreachable(
+                        f"the Docker engine at {self.url} did not accept a connection within "
+                        f"{min(limit, CONNECT_TIMEOUT):g} s ({method} {path})", hint=ENGINE_HINT,
+                    ) from e
+                raise EngineUnreachable(
+                    f"no Docker engine answers at {self.url} ({e.__class__.__name__}: {e})",
+                    hint=ENGINE_HINT,
+                ) from e
             if status >= 400:
                 raise ApiError(status, _message(payload))
             if raw:

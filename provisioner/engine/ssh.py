@@ -192,15 +192,31 @@ def _handshake(
         _prefer_known_key_types(transport, hop.target, known)
         try:
             transport.start_client(timeout=timeout)
+            server_key = transport.get_remote_server_key()
         except (paramiko.SSHException, OSError, EOFError) as e:
-            raise EngineUnreachable(f"SSH handshake failed: {e}", host=hop.label) from e
-        verify_host_key(hop.target, transport.get_remote_server_key(), known)
+            raise EngineUnreachable(
+                _handshake_failure(transport, e, timeout), host=hop.label,
+                hint="is it an SSH server? (ssh -v -p PORT user@host shows what it says)",
+            ) from e
+        verify_host_key(hop.target, server_key, known)
         _authenticate(transport, hop.target, hop.key, hop.config_keys)
         transport.set_keepalive(30)
     except BaseException:
         transport.close()
         raise
     return transport
+
+
+def _handshake_failure(transport: paramiko.Transport, e: BaseException, timeout: float) -> str:
+    """What went wrong before the host key: silence, a stall after the banner, or an error."""
+    said = str(e).strip()
+    banner = (transport.remote_version or "").strip()
+    if not banner and (not said or "No existing session" in said or "banner" in said.lower()):
+        return (f"no SSH server speaks there: the port accepts connections but sent no SSH "
+                f"banner within {timeout:g} s")
+    if banner and (not said or "No existing session" in said):
+        return f"{banner} answered, then the SSH key exchange stalled for {timeout:g} s"
+    return f"SSH handshake failed: {said or type(e).__name__}"
 
 
 def _through(transport: paramiko.Transport, hop: Hop, timeout: float) -> paramiko.Channel:

@@ -288,6 +288,9 @@ def _run_one(
             engine = connect(target)
         except LabupError as e:
             return done("unreachable", _one_line(e), code=e.exit_code)
+        except Exception as e:  # a transport error nobody wrapped: this host only, never the run
+            return done("unreachable", f"cannot connect: {type(e).__name__}: {e}",
+                        code=EXIT_FAILED)
         ctx = TargetContext(target=target, engine=engine, reporter=QuietReporter(),
                             _report=lambda s: view.step(target.name, s), cancel=cancel)
         ctx.reporter = step_reporter(ctx.step)
