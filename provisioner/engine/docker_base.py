@@ -58,9 +58,8 @@ class DockerConnection:
         self._api_version: str | None = None
         self._lock = threading.Lock()
         self._version_lock = threading.Lock()
-        self.raw: RawApi | None = (
-            RawApi(self._url, self._timeout) if client is None and RawApi.supports(self._url) else None
-        )
+        plain = client is None and RawApi.supports(self._url)
+        self.raw: RawApi | None = RawApi(self._url, self._timeout) if plain else None
         self._transport: Transport | None = transport or self.raw
 
     # -- identity ---------------------------------------------------------------------------
