@@ -573,16 +573,16 @@ cmd_trim() {  # stop the hosts beyond N (a benchmark that brought up more puts i
     log "trim: hosts beyond h$n stopped"
 }
 
-# One change at a time: up, down and trim hold a lock on the state folder (two test runs, or a
-# test run and a benchmark, may both ask for hosts).
-locked() {
-    mkdir -p "$STATE"
-    exec 9>"$STATE/.lock"
-    flock -w 300 9 || die "another testhosts.sh has held $STATE/.lock for 5 minutes"
-}
-
+# One change at a time: up, down and trim run under a lock on the state folder (two test runs,
+# or a test run and a benchmark, may both ask for hosts). flock holds it, not this shell: the
+# daemons started here must not inherit the lock (-o), or it would never be released.
 case "${1:-}" in
-    up|down|trim) locked ;;
+    up|down|trim)
+        if [ "${LABUP_TESTHOSTS_LOCKED:-}" != 1 ]; then
+            mkdir -p "$STATE"
+            exec flock -w 300 -o "$STATE/.lock" env LABUP_TESTHOSTS_LOCKED=1 bash "$0" "$@"
+        fi
+        ;;
 esac
 
 case "${1:-}" in
