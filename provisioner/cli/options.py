@@ -15,7 +15,28 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_INSTANCE"]
 
-LAB_ARG = typer.Argument(..., help="Lab number (`5`), lab folder, or spec file.", metavar="LAB")
+
+# -- shell completion (provisioner/cli/complete.py, imported only when a shell asks) --------------
+def complete_lab(incomplete: str) -> list[tuple[str, str]]:
+    """Lab numbers of the catalog, for every LAB argument."""
+    from provisioner.cli.complete import lab_numbers
+
+    return lab_numbers(incomplete)
+
+
+def complete_check_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """The check ids of the lab named before, for ``--only``."""
+    from provisioner.cli.complete import check_ids
+
+    return check_ids(ctx.params, list(ctx.args), incomplete)
+
+
+LAB_ARG = typer.Argument(
+    ...,
+    help="Lab number (`5`), lab folder, or spec file.",
+    metavar="LAB",
+    autocompletion=complete_lab,
+)
 HOST = typer.Option(
     None,
     "--host",
