@@ -91,7 +91,8 @@ def file_target(path: Path) -> Target:
 
 
 def lab_targets(lab: Lab) -> list[Target]:
-    """The Dockerfiles a lab builds its images from and those its checks name, once each."""
+    """The Dockerfiles a lab builds its images from, those its checks name, and the others in
+    its folder (a Compose file builds them), once each; the reference solution's are left out."""
     folder = lab.folder.resolve()
     found: dict[Path, Target] = {}
 
@@ -115,7 +116,33 @@ def lab_targets(lab: Lab) -> list[Target]:
             target.checks.setdefault(str(spec["rule"]), (check.id, check.hint))
         elif check.type == "image" and spec.get("dockerfile"):
             add(folder / str(spec["dockerfile"]), (folder / str(spec["dockerfile"])).parent)
+    for path in _dockerfiles_in(folder, _solution_folders(lab)):  # built by compose, by hand
+        add(path, path.parent)
     return list(found.values())
+
+
+def _solution_folders(lab: Lab) -> set[Path]:
+    """The reference solution's folders: its Dockerfiles are not the learner's work."""
+    out = {lab.folder.resolve() / "solution"}
+    script = lab.solution.script if lab.solution is not None else None
+    if script is not None and script.resolve().parent != lab.folder.resolve():
+        out.add(script.resolve().parent)
+    return out
+
+
+def _dockerfiles_in(folder: Path, skip: set[Path]) -> list[Path]:
+    """``Dockerfile``, ``Dockerfile.NAME`` and ``NAME.Dockerfile`` files under ``folder``."""
+    out = []
+    for path in sorted(folder.rglob("*Dockerfile*")):
+        name = path.name
+        named = name == "Dockerfile" or name.endswith(".Dockerfile")
+        named = named or (name.startswith("Dockerfile.") and not name.endswith(".dockerignore"))
+        parts = path.relative_to(folder).parts
+        hidden = any(p.startswith(".") or p == "__pycache__" for p in parts)
+        skipped = any(path.is_relative_to(s) for s in skip)
+        if named and not hidden and not skipped and path.is_file():
+            out.append(path)
+    return out
 
 
 def _check_path(lab: Lab, spec: Mapping[str, Any]) -> Path | None:

@@ -395,7 +395,7 @@ def test_an_image_check_without_the_parser_skips_only_when_the_rest_holds(
         ),
     )
     monkeypatch.setitem(sys.modules, "dockerfile", None)
-    results = run_checks(engine, lab).results  # type: ignore[arg-type]
+    results = run_checks(engine, lab).results
     got = {r.id: (r.status, r.message) for r in results}
     assert got["ok"][0] == "skipped" and "base_pinned not checked" in got["ok"][1]
     assert got["big"][0] == "fail"
