@@ -8,27 +8,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from provisioner.cli.completers import complete_check_id, complete_lab
 from provisioner.engine.labels import DEFAULT_INSTANCE
 
 if TYPE_CHECKING:
     from provisioner.targets.select import TargetOptions
 
-__all__ = ["DEFAULT_INSTANCE"]
-
-
-# -- shell completion (provisioner/cli/complete.py, imported only when a shell asks) --------------
-def complete_lab(incomplete: str) -> list[tuple[str, str]]:
-    """Lab numbers of the catalog, for every LAB argument."""
-    from provisioner.cli.complete import lab_numbers
-
-    return lab_numbers(incomplete)
-
-
-def complete_check_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
-    """The check ids of the lab named before, for ``--only``."""
-    from provisioner.cli.complete import check_ids
-
-    return check_ids(ctx.params, list(ctx.args), incomplete)
+__all__ = ["DEFAULT_INSTANCE", "complete_check_id", "complete_lab"]
 
 
 LAB_ARG = typer.Argument(
