@@ -74,7 +74,10 @@ def _render(title: str, parser: str, results: list[FileLint]) -> None:
                     print(f"  {'':7} hint ({check_id}): {hint}", file=out)
         for rule in result.rules:
             graded = f"  [check {rule.check}]" if rule.check else ""
-            print(f"  {rule.status.upper():7} {rule.rule:19} {rule.message}{graded}", file=out)
+            message = rule.message
+            if rule.status == "skipped" and parser.endswith(message.removeprefix("not checked: ")):
+                message = "not checked: buildkit's parser is not installed (see the first line)"
+            print(f"  {rule.status.upper():7} {rule.rule:19} {message}{graded}", file=out)
             if rule.status == "fail":
                 print(f"  {'':7} {'':19} hint: {rule.hint}", file=out)
         second = result.hadolint

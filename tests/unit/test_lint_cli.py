@@ -143,6 +143,13 @@ def test_without_buildkits_parser_the_rules_are_skipped_and_say_why(tmp_path: Pa
     assert all(r["status"] == "skipped" for r in skipped)
     assert "`pip install dockerfile` builds it from source with Go" in skipped[0]["message"]
     assert document["files"][0]["hadolint"]["status"] == "ok"  # still a second opinion
+    text = subprocess.run(
+        [sys.executable, "-c", script, "lint", str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    ).stdout
+    assert text.splitlines()[0].endswith("builds it from source with Go)")  # the reason, once
+    assert text.count("SKIPPED") == 5
+    assert text.count("not checked: buildkit's parser is not installed (see the first line)") == 5
 
 
 def test_a_lab_lints_what_it_builds_names_and_holds_with_its_own_hints() -> None:
