@@ -7,13 +7,15 @@
 ```
 Rules: ``pinned-base``, ``user``, ``no-secrets-in-env``, ``apt-lists-cleaned``,
 ``deps-before-source``, ``dockerignore``. Each is its own check so each has its own hint
-and points. Secret values are never printed, only the variable names.
+and points. Secret values are never printed, only the variable names. The file is read by
+buildkit's own parser (``dockerfile_parser``); a file ``docker build`` would refuse fails
+every rule with buildkit's reason, and where that parser is not installed the rules are
+skipped with the reason (``dockerignore`` needs no parser and always runs).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,18 +23,25 @@ from typing import Any
 from provisioner.checks.context import CheckContext, CheckError
 from provisioner.checks.dockerfile_parser import (
     Dockerfile,
+    DockerfileError,
     Instruction,
+    ParserUnavailable,
+    assignments,
     parse_dockerfile,
     unpinned_bases,
 )
-from provisioner.checks.results import Outcome, failed, passed
+from provisioner.checks.results import Outcome, failed, passed, skipped
 
 SECRET_NAME = re.compile(
     r"(?i)(passw(or)?d|passwd|secret|token|api[_-]?key|private[_-]?key|access[_-]?key|credential)"
 )
 SAFE_SECRET_SUFFIXES = ("_FILE", "_PATH", "_DIR")
 APT_INSTALL = re.compile(r"\bapt(-get)?\s+(?:[^;&|]*\s)?install\b")
-APT_CLEAN = re.compile(r"\brm\s+(-[a-zA-Z]+\s+)*[^;&|]*/var/lib/apt/lists")
+APT_CLEAN = re.compile(
+    r"\brm\s+(-[a-zA-Z]+\s+)*[^;&|]*/var/lib/apt/lists"
+    r"|\bapt(-get)?\s+(?:[^;&|]*\s)?dist-clean\b"  # apt >= 2.7 removes the lists too
+)
+APT_LISTS = "/var/lib/apt/lists"
 DEPS_INSTALL = re.compile(
     r"\b(pip3?\s+install|python3?\s+-m\s+pip\s+install|uv\s+(pip\s+install|sync)|poetry\s+install"
     r"|pipenv\s+install|npm\s+(ci|install|i)\b|yarn(\s+install)?\b|pnpm\s+install"
@@ -52,6 +61,16 @@ RULES = (
     "deps-before-source",
     "dockerignore",
 )
+# What to do about a failing rule, for `labup lint` (a lab's check has its own hint).
+RULE_HINTS = {
+    "pinned-base": "FROM a tag (python:3.11-slim) or a digest, never latest or no tag",
+    "user": "create a user and end the final stage with USER it (a name or a UID)",
+    "no-secrets-in-env": "pass secrets at run time (docker run -e, --env-file, "
+    "RUN --mount=type=secret), never in ENV or ARG",
+    "apt-lists-cleaned": "end the RUN that installs with `&& rm -rf /var/lib/apt/lists/*`",
+    "deps-before-source": "COPY the dependency files, RUN the install, then COPY the rest",
+    "dockerignore": "list .git, caches and secrets in a .dockerignore next to the Dockerfile",
+}
 
 
 def _inside(folder: Path, relative: str) -> Path:
@@ -73,13 +92,15 @@ def dockerfile_path(ctx: CheckContext, spec: Mapping[str, Any]) -> Path:
 
 
 def load(path: Path, shown: str | None = None) -> Dockerfile:
-    """``shown``: how messages name the file (relative to the lab folder)."""
+    """``path`` parsed by buildkit's parser. Raises CheckError (no such file, not UTF-8),
+    :class:`DockerfileError` (docker build refuses it) or :class:`ParserUnavailable`."""
     try:
-        return parse_dockerfile(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise CheckError(f"no Dockerfile at {shown or path}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise CheckError(f"cannot read {path}: {e}") from e
+    return parse_dockerfile(text)
 
 
 def _pinned_base(df: Dockerfile, path: Path) -> Outcome:
@@ -100,36 +121,20 @@ def _user(df: Dockerfile, path: Path) -> Outcome:
     if not users:
         return failed(f"no USER in the final stage (FROM line {final.from_.line}): it runs as root")
     last = users[-1]
-    name = (last.words or [""])[0].split(":")[0]
+    name = (last.words or ("",))[0].split(":")[0]
     if name in ("root", "0"):
         return failed(f"line {last.line}: USER {name} runs as root")
-    return passed(f"line {last.line}: USER {last.args}")
-
-
-def _assignments(ins: Instruction) -> list[str]:
-    """Variable names given a non-empty value by ENV/ARG (values are never returned)."""
-    try:
-        words = shlex.split(ins.args)
-    except ValueError:
-        words = ins.args.split()
-    names: list[str] = []
-    if ins.keyword == "ENV" and words and "=" not in words[0]:
-        return [words[0]] if len(words) > 1 else []  # legacy `ENV KEY value`
-    for word in words:
-        key, eq, value = word.partition("=")
-        if eq and value:
-            names.append(key)
-    return names
+    return passed(f"line {last.line}: USER {' '.join(last.words)}")
 
 
 def _no_secrets(df: Dockerfile, path: Path) -> Outcome:
     found = []
     for ins in df.instructions:
-        if ins.keyword not in ("ENV", "ARG"):
-            continue
-        for name in _assignments(ins):
-            if SECRET_NAME.search(name) and not name.upper().endswith(SAFE_SECRET_SUFFIXES):
-                found.append(f"line {ins.line}: {ins.keyword} {name}")
+        for name, value in assignments(ins):
+            if not value or not SECRET_NAME.search(name):
+                continue
+            if not name.upper().endswith(SAFE_SECRET_SUFFIXES):
+                found.append(f"line {ins.line}: {ins.shown} {name}")
     if found:
         return failed(
             "secret baked into the image (value not shown): "
@@ -139,14 +144,29 @@ def _no_secrets(df: Dockerfile, path: Path) -> Outcome:
     return passed("no secret-looking ENV or ARG values")
 
 
+def _lists_mounted(ins: Instruction) -> bool:
+    """A cache or tmpfs mount at /var/lib/apt/lists (or above it): nothing stays in the layer."""
+    for mount in ins.mounts:
+        if mount.get("type", "bind") not in ("cache", "tmpfs"):
+            continue
+        target = mount.get("target") or mount.get("dst") or mount.get("destination") or ""
+        target = "/" + target.strip("/")
+        if target != "/" and (target == APT_LISTS or APT_LISTS.startswith(target + "/")):
+            return True
+    return False
+
+
 def _apt_lists(df: Dockerfile, path: Path) -> Outcome:
-    installs = [i for i in df.instructions if i.keyword == "RUN" and APT_INSTALL.search(i.args)]
-    bad = [i for i in installs if not APT_CLEAN.search(i.args)]
+    installs = [
+        i for i in df.instructions if i.keyword == "RUN" and APT_INSTALL.search(i.script)
+    ]
+    bad = [i for i in installs if not APT_CLEAN.search(i.script) and not _lists_mounted(i)]
     if bad:
-        lines = ", ".join(str(i.line) for i in bad)
+        lines = ", ".join(f"{i.line} ({i.shown})" if i.onbuild else str(i.line) for i in bad)
         return failed(
             f"apt install without `rm -rf /var/lib/apt/lists/*` in the same RUN (line {lines}): "
-            "the package lists stay in the layer"
+            "the package lists stay in the layer (`apt-get dist-clean` or a cache mount on "
+            "/var/lib/apt/lists do as well)"
         )
     if not installs:
         return passed("no apt install")
@@ -154,8 +174,10 @@ def _apt_lists(df: Dockerfile, path: Path) -> Outcome:
 
 
 def _copy_sources(ins: Instruction) -> list[str]:
-    words = ins.words
-    return words[:-1] if len(words) > 1 else []
+    words = list(ins.words[:-1]) if len(ins.words) > 1 else []
+    if ins.heredocs:  # `COPY <<EOF /app/x` writes an inline file, not a source of the context
+        words = [w for w in words if not w.lstrip("0123456789").startswith("<<")]
+    return words
 
 
 def _is_dependency_file(source: str) -> bool:
@@ -163,42 +185,44 @@ def _is_dependency_file(source: str) -> bool:
     return bool(DEPENDENCY_FILES.match(name))
 
 
+def _deps_in(instructions: list[Instruction]) -> Outcome | None:
+    """The rule over one sequence (a stage's own instructions, or its ONBUILD triggers)."""
+    installs = [i for i in instructions if i.keyword == "RUN" and DEPS_INSTALL.search(i.script)]
+    if not installs:
+        return None
+    install = installs[0]
+    copies = [i for i in instructions if i.keyword in ("COPY", "ADD") and "from" not in i.options]
+    before = [i for i in copies if i.line < install.line]
+    for copy in before:
+        if any(not _is_dependency_file(s) for s in _copy_sources(copy)):
+            return failed(
+                f"line {copy.line}: {copy.shown} {' '.join(copy.words)} comes before the "
+                f"dependency install on line {install.line}: every source change reinstalls "
+                "the dependencies"
+            )
+    after = [i for i in copies if i.line > install.line]
+    deps = [s for c in before for s in _copy_sources(c)]
+    shown = ", ".join(deps) or "none"
+    facts = f"dependency files ({shown}) before the install on line {install.line}"
+    if after:
+        facts += f", source after (line {after[0].line})"
+    return passed(facts)
+
+
 def _deps_before_source(df: Dockerfile, path: Path) -> Outcome:
+    first: Outcome | None = None
     for stage in df.stages:
-        installs = [
-            i for i in stage.instructions if i.keyword == "RUN" and DEPS_INSTALL.search(i.args)
-        ]
-        if not installs:
-            continue
-        install = installs[0]
-        before = [
-            i
-            for i in stage.instructions
-            if i.keyword in ("COPY", "ADD") and i.line < install.line and "from" not in i.flags
-        ]
-        for copy in before:
-            sources = _copy_sources(copy)
-            if any(not _is_dependency_file(s) for s in sources):
-                return failed(
-                    f"line {copy.line}: {copy.keyword} {' '.join(copy.words)} comes before the "
-                    f"dependency install on line {install.line}: every source change reinstalls "
-                    "the dependencies"
-                )
-        after = [
-            i
-            for i in stage.instructions
-            if i.keyword in ("COPY", "ADD") and i.line > install.line and "from" not in i.flags
-        ]
-        deps = [s for c in before for s in _copy_sources(c)]
-        shown = ", ".join(deps) or "none"
-        facts = f"dependency files ({shown}) before the install on line {install.line}"
-        if after:
-            facts += f", source after (line {after[0].line})"
-        return passed(facts)
-    return passed("no dependency install step found")
+        for sequence in (stage.instructions, stage.triggers):
+            outcome = _deps_in(sequence)
+            if outcome is not None and outcome.status == "fail":
+                return outcome
+            first = first or outcome
+    return first or passed("no dependency install step found")
 
 
-def _dockerignore(df: Dockerfile, path: Path, context: Path, shown: str) -> Outcome:
+def _dockerignore(path: Path, context: Path, shown: str | None = None) -> Outcome:
+    """``shown``: how messages name the context (relative to the lab folder)."""
+    shown = shown or str(context)
     candidates = [context / ".dockerignore", path.with_name(path.name + ".dockerignore")]
     for candidate in candidates:
         if candidate.is_file():
@@ -223,6 +247,36 @@ _RULES: dict[str, Rule] = {
 }
 
 
+def unreadable(error: DockerfileError | ParserUnavailable) -> Outcome:
+    """The outcome of every parsing rule when the file cannot be parsed."""
+    if isinstance(error, ParserUnavailable):
+        return skipped(f"not checked: {error}")
+    return failed(f"docker build cannot read it: {error}")
+
+
+def apply_rule(
+    rule: str, path: Path, context: Path, df: Dockerfile | DockerfileError | ParserUnavailable
+) -> Outcome:
+    """One rule on one file: ``df`` is the parsed file, or why it could not be parsed."""
+    if rule == "dockerignore":
+        return _dockerignore(path, context)
+    if rule not in _RULES:
+        raise CheckError(f"unknown Dockerfile rule {rule!r}; known: {', '.join(RULES)}")
+    if isinstance(df, Dockerfile):
+        return _RULES[rule](df, path)
+    return unreadable(df)
+
+
+def parsed(
+    path: Path, shown: str | None = None
+) -> Dockerfile | DockerfileError | ParserUnavailable:
+    """``load(path)``, with the reasons it cannot parse as values (CheckError still raises)."""
+    try:
+        return load(path, shown)
+    except (DockerfileError, ParserUnavailable) as e:
+        return e
+
+
 def check_dockerfile(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     rule = str(spec["rule"])
     path = dockerfile_path(ctx, spec)
@@ -231,14 +285,9 @@ def check_dockerfile(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
         context = (
             _inside(ctx.lab.folder, str(spec["context"])) if spec.get("context") else path.parent
         )
+        # named relative to the lab folder: the same words wherever the lab's copy is
         shown = context.resolve().relative_to(ctx.lab.folder.resolve()).as_posix()
-        shown = "the lab folder" if shown in ("", ".") else shown
-        outcome = _dockerignore(
-            load(path, str(relative)) if path.is_file() else Dockerfile([], {}, []), path,
-            context, shown,
-        )
-    elif rule in _RULES:
-        outcome = _RULES[rule](load(path, str(relative)), path)
+        outcome = _dockerignore(path, context, "the lab folder" if shown in ("", ".") else shown)
     else:
-        raise CheckError(f"unknown Dockerfile rule {rule!r}; known: {', '.join(RULES)}")
+        outcome = apply_rule(rule, path, path.parent, parsed(path, str(relative)))
     return type(outcome)(outcome.status, f"{relative}: {outcome.message}")

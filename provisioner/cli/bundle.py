@@ -39,7 +39,10 @@ bundle_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-LABS_ARG = typer.Argument(..., help="Lab numbers, folders or spec files.", metavar="LAB...")
+LABS_ARG = typer.Argument(
+    ..., help="Lab numbers, folders or spec files.", metavar="LAB...",
+    autocompletion=opt.complete_lab,
+)
 BUNDLE_ARG = typer.Argument(..., help="The bundle file.")
 VERIFY = typer.Option(False, "--verify", help="Also check every sha256 sum.")
 OUTPUT = typer.Option(..., "--output", "-o", help="The bundle file to write (a tar).")

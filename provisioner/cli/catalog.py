@@ -29,7 +29,10 @@ MIRROR = typer.Option(
 KEEP_WORKSPACE = typer.Option(
     False, "--keep-workspace", help="Keep the temporary copy of the lab folder the test ran in."
 )
-LABS_ARG = typer.Argument(None, help="Lab numbers, folders or spec files (default: every lab).")
+LABS_ARG = typer.Argument(
+    None, help="Lab numbers, folders or spec files (default: every lab).",
+    autocompletion=opt.complete_lab,
+)
 
 
 

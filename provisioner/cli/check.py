@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 STAGE = typer.Option(
     "all", "--stage", help="Which checks: env (environment), task (the learner's work) or all."
 )
-ONLY = typer.Option(None, "--only", help="Run only this check id (repeatable); needs come along.")
+ONLY = typer.Option(
+    None, "--only", help="Run only this check id (repeatable); needs come along.",
+    autocompletion=opt.complete_check_id,
+)
 JUNIT = typer.Option(None, "--junit", help="Also write JUnit XML (for CI) to FILE.", metavar="FILE")
 REPORT = typer.Option(
     None, "--report",

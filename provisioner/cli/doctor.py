@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
     @app.command("doctor")
     def doctor_cmd(
         lab: str | None = typer.Argument(
-            None, help="Also check what this lab needs (images, GPUs, ports).", metavar="[LAB]"
+            None, help="Also check what this lab needs (images, GPUs, ports).", metavar="[LAB]",
+            autocompletion=opt.complete_lab,
         ),
         host: str | None = opt.HOST,
         inventory: str | None = opt.INVENTORY,

@@ -158,7 +158,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status_cmd(
-        lab: str | None = typer.Argument(None, help="Only this lab (number, folder, spec, key)."),
+        lab: str | None = typer.Argument(
+            None, help="Only this lab (number, folder, spec, key).", autocompletion=opt.complete_lab
+        ),
         host: str | None = opt.HOST,
         instance: str | None = opt.INSTANCE,
         json_out: bool = opt.JSON,

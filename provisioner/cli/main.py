@@ -25,13 +25,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli.bundle",
     "provisioner.cli.catalog",
     "provisioner.cli.doctor",
+    "provisioner.cli.lint",
 )
 
 app = typer.Typer(
     name="labup",
     help="Declarative Docker labs: `labup 5` brings lab 5 up, `labup check 5` grades it.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (provisioner/cli/complete.py)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -66,6 +67,10 @@ def _normalise(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``labup`` console script."""
     args = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if "_LABUP_COMPLETE" in os.environ:  # a shell asks for completions: `labup 5 ...` too
+        from provisioner.cli.complete import normalise_env
+
+        normalise_env(os.environ)
     debug = "--debug" in args or os.environ.get("LABUP_DEBUG") == "1"
     try:
         rc = app(args=args, prog_name="labup", standalone_mode=False)

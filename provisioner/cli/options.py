@@ -8,14 +8,21 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from provisioner.cli.completers import complete_check_id, complete_lab
 from provisioner.engine.labels import DEFAULT_INSTANCE
 
 if TYPE_CHECKING:
     from provisioner.targets.select import TargetOptions
 
-__all__ = ["DEFAULT_INSTANCE"]
+__all__ = ["DEFAULT_INSTANCE", "complete_check_id", "complete_lab"]
 
-LAB_ARG = typer.Argument(..., help="Lab number (`5`), lab folder, or spec file.", metavar="LAB")
+
+LAB_ARG = typer.Argument(
+    ...,
+    help="Lab number (`5`), lab folder, or spec file.",
+    metavar="LAB",
+    autocompletion=complete_lab,
+)
 HOST = typer.Option(
     None,
     "--host",
