@@ -50,8 +50,8 @@ def register(app: typer.Typer) -> None:
         from provisioner.serve.security import bind_address
         from provisioner.serve.server import ServeOptions, serve
 
-        try:
-            seconds = parse_duration(every)
+        try:  # a plain number is seconds (0: only on demand)
+            seconds = parse_duration(float(every) if _number(every) else every)
         except ValueError as e:
             raise UserInputError(f"--every {every!r}: {e}") from None
         if 0 < seconds < 1:
@@ -64,3 +64,11 @@ def register(app: typer.Typer) -> None:
         if targets is None:  # only --only-failed says nothing to do, and serve has none
             return
         serve(ServeOptions(source, targets, address, port, seconds, check_jobs))
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

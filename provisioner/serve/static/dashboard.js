@@ -327,7 +327,7 @@
     if (l.busy) parts.push(`${l.busy}\u2026`);
     $("learner-status").replaceChildren(
       el("span", { class: `state status-${l.status}` }, parts.join(" \u00b7 ")),
-      l.note ? el("span", { class: "note" }, ` ${l.note}`) : null,
+      ...(l.note ? [el("span", { class: "note" }, ` ${l.note}`)] : []),
     );
     const checks = model.checks.map((c) => {
       const cell = l.checks[c.id];
