@@ -1,10 +1,14 @@
 """``labup serve``: bind the socket, print the address (and the token, once), run the worker
-and the web server until Ctrl-C, then let the job in progress finish."""
+and the web server until Ctrl-C or SIGTERM, then let the job in progress finish (exit 0)."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any, NamedTuple, TextIO
 
 from labspec.errors import UserInputError
@@ -80,6 +84,21 @@ def serve(opts: ServeOptions, *, out: TextIO | None = None,
         def handle_exit(self, sig: int, frame: Any) -> None:
             hub.close()  # open event streams end, so the server stops at once
             super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """Ctrl-C and SIGTERM stop the server (uvicorn's own would raise the signal
+            again afterwards, killing the process before the worker has stopped)."""
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {s: signal.signal(s, self.handle_exit)
+                        for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
 
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,
                             timeout_graceful_shutdown=3, lifespan="off", ws="none")
