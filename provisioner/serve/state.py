@@ -56,7 +56,7 @@ class LearnerState:
     host: str
     learner: str
     status: str = "waiting"  # waiting / graded / unreachable / failed / skipped
-    busy: str = ""  # "", "checking", "resetting"
+    busy: str = ""  # "", "queued", "checking", "resetting"
     error: str = ""
     note: str = ""  # the lab is not up there
     checked_at: float | None = None
@@ -244,11 +244,6 @@ class ClassState:
             self.history.append(point)
             del self.history[:-MAX_HISTORY]
             self._publish("history", point)
-            self._publish("round", self.round.as_dict())
-
-    def scheduled(self, next_at: float | None) -> None:
-        with self.lock:
-            self.round.next = next_at
             self._publish("round", self.round.as_dict())
 
     def notice(self, text: str, *, level: str = "info") -> None:
