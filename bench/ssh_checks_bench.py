@@ -57,7 +57,8 @@ def solve_everywhere(six: Path) -> None:
     labup("up", "5", "-i", str(six))
     for k in range(1, 7):
         subprocess.run(
-            ["ssh", "-i", ENV["LABUP_SSH_KEY"], "-o", f"UserKnownHostsFile={ENV['LABUP_KNOWN_HOSTS']}",
+            ["ssh", "-i", ENV["LABUP_SSH_KEY"],
+             "-o", f"UserKnownHostsFile={ENV['LABUP_KNOWN_HOSTS']}",
              "-p", str(22200 + k), "root@127.0.0.1",
              "cd ~/.labup/labs/lab5-default && LABUP_LAB=lab5 sh solution/solve.sh"],
             capture_output=True, check=True, env=ENV,

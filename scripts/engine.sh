@@ -4,8 +4,9 @@
 #   bash scripts/engine.sh
 #
 # - Install the Debian packages that are missing (only those; `apt-get update` once first):
-#   busybox-static, debootstrap, openssh-server, iproute2, iptables, docker-compose, and
-#   docker.io when no engine answers.
+#   busybox-static, debootstrap, openssh-server, iproute2, iptables, docker-compose,
+#   chromium and chromium-driver (the dashboard's browser tests), and docker.io when no
+#   engine answers.
 # - If `docker info` already answers, leave the engine alone (never restart it).
 # - Otherwise clear leftovers of an earlier run
 #   (a stale pid file or socket whose daemon is gone), start dockerd in the background and
@@ -22,6 +23,8 @@ PIDFILE=${LABUP_DOCKER_PIDFILE:-/var/run/docker.pid}
 SOCKET=${LABUP_DOCKER_SOCKET:-/var/run/docker.sock}
 # Tools the tests and labs need besides the engine (test images, test hosts, the Compose lab).
 TOOLS=(busybox-static debootstrap openssh-server iproute2 iptables docker-compose)
+# A real browser for the dashboard's tests (headless, driven by selenium; nothing downloaded).
+TOOLS+=(chromium chromium-driver)
 
 say() { printf 'engine.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli.catalog",
     "provisioner.cli.doctor",
     "provisioner.cli.lint",
+    "provisioner.cli.serve",
 )
 
 app = typer.Typer(

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +44,11 @@ def test_wheel_installs_with_schemas_and_labs_inside_site_packages(tmp_path: Pat
         timeout=120,
     )
     (wheel,) = wheels.glob("labup-*.whl")
+    # the dashboard's page ships as package data (no frontend build step)
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    static = REPO / "provisioner" / "serve" / "static"
+    assert {f"provisioner/serve/static/{p.name}" for p in static.iterdir()} <= shipped
 
     # A fresh venv without pip of its own (ensurepip is slow): the test's pip installs into it.
     env_dir = tmp_path / "venv"
