@@ -6,10 +6,15 @@ For each image of the bundle the engine is asked first, by image ID:
 - present under another tag (same ID): the tag is added, nothing sent;
 - absent: its config and layers go into ONE ``docker load`` stream, re-packed on the fly
   from the bundle's members (a docker-save subset: ``manifest.json`` listing only these
-  images). Layers whose chain is already on the engine (because an image of the bundle
+  images, and no tags: ``RepoTags`` is null whatever the bundle's copy of docker's entry
+  says). Layers whose chain is already on the engine (because an image of the bundle
   that shares them is present) are left out: the engine's loader reuses its own copy and
   never opens their files. Engines using the containerd image store need every blob, so
   they get all the layers of the images they lack.
+
+After the load, labup tags each image with exactly the manifest's tags, by image ID (which
+the bundle cannot fake: it is the digest of the config, checked at open), and the result names
+every tag it applied with the image ID it now points to.
 
 The bundle's checksums are verified before anything is sent. An interrupted stream is
 retried: the engine is asked again what it lacks, and only that is sent.
@@ -47,6 +52,13 @@ class LoadResult:
     seconds: float = 0.0
     attempts: int = 0  # load streams started (0 when nothing was missing)
     messages: tuple[str, ...] = field(default=(), compare=False)
+    applied: tuple[tuple[str, str], ...] = ()  # (tag, image ID) of every tag this load set
+
+    def _with_ids(self, tags: tuple[str, ...]) -> str:
+        ids = dict(self.applied)
+        return ", ".join(
+            f"{t} ({ids[t].split(':', 1)[-1][:12]})" if t in ids else t for t in tags
+        )
 
     @property
     def sent_nothing(self) -> bool:
@@ -56,9 +68,9 @@ class LoadResult:
         """One line for people: what was loaded, tagged, already there, and the bytes sent."""
         parts = []
         if self.loaded:
-            parts.append(f"loaded {', '.join(self.loaded)}")
+            parts.append(f"loaded {self._with_ids(self.loaded)}")
         if self.tagged:
-            parts.append(f"tagged {', '.join(self.tagged)}")
+            parts.append(f"tagged {self._with_ids(self.tagged)}")
         if self.present:
             parts.append(f"{len(self.present)} already present")
         sent = f"sent {self.bytes_sent / 1e6:.1f} MB" if self.bytes_sent else "sent nothing"
@@ -81,6 +93,7 @@ class LoadResult:
             "bytes_skipped": self.bytes_skipped,
             "seconds": round(self.seconds, 3),
             "attempts": self.attempts,
+            "applied": [{"tag": tag, "id": image_id} for tag, image_id in self.applied],
         }
 
 
@@ -193,7 +206,7 @@ def _subset_parts(
     skipped = sum(
         bundle.manifest.members[bundle.resolve(n)].size for n in skipped_layers - set(needed)
     )
-    entries = [dict(image.save_entry) for image in images]
+    entries = [image.load_entry() for image in images]
     manifest = json.dumps(entries).encode()
     info = tarfile.TarInfo("manifest.json")
     info.size, info.mode = len(manifest), 0o644
@@ -326,12 +339,9 @@ def _load(
         if not only_missing:
             plan = LoadPlan((), (), bundle.manifest.images, frozenset())
         for image_id, ref in plan.tag:
-            repo, tag = split_tag(ref)
-            try:
-                api.tag(image_id, repo, tag, force=True)
-            except Exception as e:
-                raise EngineError(f"cannot tag {image_id[:19]} as {ref}: {e}", host=host) from e
+            _tag(api, image_id, ref, host)
         tagged = tuple(ref for _, ref in plan.tag)
+        applied = list(plan.tag)
         loaded: list[str] = []
         messages: list[str] = []
         sent = skipped = tries = 0
@@ -365,7 +375,12 @@ def _load(
                     + " after docker load",
                     host=host,
                 )
-            loaded += [t for img in todo for t in img.tags]
+            for img in todo:
+                for ref in img.tags:
+                    if "@" not in ref:  # a digest reference is not a tag
+                        _tag(api, img.id, ref, host)
+                        applied.append((img.id, ref))
+                    loaded.append(ref)
             todo = ()
     return LoadResult(
         host=host,
@@ -377,4 +392,14 @@ def _load(
         seconds=time.monotonic() - started,
         attempts=tries,
         messages=tuple(messages),
+        applied=tuple((ref, image_id) for image_id, ref in applied),
     )
+
+
+def _tag(api: Any, image_id: str, ref: str, host: str) -> None:
+    """Put tag ``ref`` on the image with ID ``image_id`` (moving it from any other image)."""
+    repo, tag = split_tag(ref)
+    try:
+        api.tag(image_id, repo, tag, force=True)
+    except Exception as e:
+        raise EngineError(f"cannot tag {image_id[:19]} as {ref}: {e}", host=host) from e
