@@ -127,10 +127,12 @@ def check_instructions(lab: Lab) -> list[Problem]:
     template at validation time rather than in front of a class."""
     if lab.instructions is None:
         return []
+    from labspec.loader import read_text
+
     try:
-        text = lab.instructions.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        return [Problem(str(lab.instructions), 0, 0, "$", f"cannot read the instructions: {e}")]
+        text = read_text(lab.instructions, _shown(lab.instructions))
+    except SpecError as e:
+        return list(e.problems)
     context = templating.template_context(lab)
     try:
         templating.render_text(text, context, file=_shown(lab.instructions))

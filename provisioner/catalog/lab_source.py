@@ -27,6 +27,13 @@ def parse_sets(values: Sequence[str] | None) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that were not UTF-8, as lone surrogates
+            raise UserInputError(
+                f"--set {name.strip()}: the value is not UTF-8 text",
+                hint="params are text: check the terminal's encoding",
+            ) from None
         params[name.strip()] = value
     return params
 
