@@ -228,7 +228,8 @@ class Host:
 
     @property
     def url(self) -> str:
-        return f"ssh://{self.user}@{self.address}:{self.port}"
+        address = f"[{self.address}]" if ":" in self.address else self.address  # IPv6
+        return f"ssh://{self.user}@{address}:{self.port}"
 
 
 @dataclass(frozen=True)

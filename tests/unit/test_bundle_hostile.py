@@ -133,7 +133,7 @@ def test_member_names_must_be_clean_paths_under_labs_or_images(tmp_path: Path, n
     members = {"labs/one/lab.yaml": _member(SPEC), name: _member(b"x")}
     path = _tar(tmp_path / "b.tar", [_file("labs/one/lab.yaml", SPEC), _file(name, b"x")],
                 _manifest(members))
-    with pytest.raises(BundleError, match="the bundle manifest is damaged.*member name"):
+    with pytest.raises(BundleError, match=r"the bundle manifest is damaged.*member name"):
         Bundle.open(path)
 
 
@@ -153,7 +153,7 @@ def test_a_symlink_in_images_must_point_where_the_manifest_says(tmp_path: Path) 
     path = _tar(tmp_path / "b.tar", [_file("labs/one/lab.yaml", SPEC),
                                      _file("images/b/layer.tar", b"L"), (link, None)],
                 _manifest(members))
-    with pytest.raises(BundleError, match="symlink images/a/layer.tar points to"):
+    with pytest.raises(BundleError, match=r"symlink images/a/layer\.tar points to"):
         Bundle.open(path)
 
 
@@ -211,7 +211,7 @@ def test_an_image_id_that_is_not_its_configs_digest_is_refused(tmp_path: Path) -
              "labs": []}
     path = _tar(tmp_path / "b.tar", [_file(n, d) for n, d in files.items()],
                 _manifest({n: _member(d) for n, d in files.items()}, images=[image]))
-    with pytest.raises(BundleError, match="does not match its config images/c.json"):
+    with pytest.raises(BundleError, match=r"does not match its config images/c\.json"):
         Bundle.open(path)
     image["id"] = "sha256:" + hashlib.sha256(config).hexdigest()
     image["save_entry"] = {"Config": "other.json", "RepoTags": [], "Layers": []}
