@@ -287,6 +287,10 @@ def _create_and_start(ctx: ApplyContext, c: Container) -> None:
         aliases = [c.name, *[x for x in a.aliases if x != c.name]]
         nets.append((ctx.name("network", a.network), tuple(aliases), a.ipv4_address))
     volumes = {v.name: ctx.name("volume", v.name) for v in ctx.lab.volumes}
+    if any(m.type == "bind" for m in c.mounts):  # resolved again, right before the create
+        from provisioner.lifecycle.bind_guard import check_binds, resolver
+
+        check_binds(ctx.lab, c, resolver(ctx.engine), name=want.name)
     ctx.engine.create_container(
         want.name,
         c,
