@@ -199,6 +199,9 @@ class Lab:
     # Containers the learner creates (named like the lab's own, ``lab1-web``): checks may name
     # them; ``up`` does not create them.
     learner_containers: tuple[str, ...] = ()
+    # where the spec came from, the other half of the lab's identity on an engine
+    # (``labspec.catalog.lab_origin``); "" until the loader of the provisioner sets it
+    origin: str = ""
 
     @property
     def key(self) -> str:

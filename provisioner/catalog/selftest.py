@@ -122,7 +122,8 @@ def run_selftest(
     t0 = time.monotonic()
     with _workspace(original, keep=keep_workspace, say=say) as folder:
         spec = folder / original.path.relative_to(original.folder)
-        lab = dataclasses.replace(source, path=spec).load()
+        # the copy is the same lab on the engine: it keeps the original's origin
+        lab = dataclasses.replace(source, path=spec, origin=original.origin).load()
         runner = _Runner(engine, lab, source.instance, reporter, say, result)
         runner.run()
     result.seconds = time.monotonic() - t0

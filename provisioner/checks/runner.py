@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 from labspec.errors import LabupError, UserInputError
 from labspec.model import Check, Lab
-from provisioner.checks.context import CheckContext, shorten
+from provisioner.checks.context import CheckBlocked, CheckContext, shorten
 from provisioner.checks.registry import get_check
-from provisioner.checks.results import CheckResult, CheckRun, Outcome, failed
+from provisioner.checks.results import CheckResult, CheckRun, Outcome, blocked, failed
 from provisioner.engine.labels import DEFAULT_INSTANCE
 from provisioner.engine.protocol import CheckEngine
 
@@ -59,13 +59,13 @@ def run_one(engine: CheckEngine, lab: Lab, check: Check, *, instance: str) -> Ch
     while True:
         attempts += 1
         outcome = _attempt(ctx, check)
-        if outcome.status != "fail" or time.monotonic() + delay > deadline:
+        if outcome.status not in ("fail", "blocked") or time.monotonic() + delay > deadline:
             break
         time.sleep(delay)
         delay = min(delay * 2, MAX_DELAY)
     duration = time.monotonic() - start
     message = outcome.message
-    if outcome.status == "fail" and attempts > 1:
+    if outcome.status in ("fail", "blocked") and attempts > 1:
         message += f" (after {attempts} attempts over {duration:.1f}s)"
     return CheckResult(
         id=check.id,
@@ -86,6 +86,8 @@ def _attempt(ctx: CheckContext, check: Check) -> Outcome:
     try:
         func = get_check(check.type)
         return func(ctx, check.spec)
+    except CheckBlocked as err:
+        return blocked(shorten(str(err), 400))
     except LabupError as err:
         return failed(shorten(str(err), 400))
     except Exception as err:  # a bug in a check type must not sink the other checks

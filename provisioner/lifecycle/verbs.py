@@ -201,13 +201,16 @@ def down(
     volumes: bool = False,
     reporter: Reporter,
     parallel: int = DEFAULT_PARALLEL,
+    origin: str | None = None,
 ) -> DownResult:
-    """Remove the instance's containers and networks (and volumes with ``volumes=True``)."""
+    """Remove the instance's containers and networks (and volumes with ``volumes=True``).
+    ``origin``: the spec's (see :mod:`provisioner.lifecycle.identity`); another spec's
+    resources under the same key are then refused, not removed."""
     from provisioner.lifecycle.destroy import down as _down
 
     with sigterm_as_interrupt():
         return _down(engine, lab_key, instance, volumes=volumes, reporter=reporter,
-                     parallel=parallel)
+                     parallel=parallel, origin=origin)
 
 
 def reset(
@@ -222,7 +225,10 @@ def reset(
     checks: bool = True,
 ) -> tuple[DownResult, UpResult]:
     """Back to the clean state of a fresh ``up``: down with volumes, then up."""
-    removed = down(engine, lab.key, instance, volumes=True, reporter=reporter, parallel=parallel)
+    from provisioner.lifecycle.identity import origin_of
+
+    removed = down(engine, lab.key, instance, volumes=True, reporter=reporter, parallel=parallel,
+                   origin=origin_of(lab))
     if not removed.ok:
         names = ", ".join(n for _, n, _ in removed.left)
         raise LabupError(f"reset could not remove {names}; not bringing the lab up again")

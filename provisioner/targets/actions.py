@@ -136,7 +136,8 @@ STUCK_HINT = ("dockerd 20.10 can keep a network stuck with 'active endpoints'; o
 def down_action(opts: DownOptions) -> Action[DownResult]:
     def action(ctx: TargetContext) -> Done[DownResult]:
         result = lifecycle.down(ctx.engine, opts.key.key, opts.instance, volumes=opts.volumes,
-                                reporter=ctx.reporter, parallel=opts.engine_calls)
+                                reporter=ctx.reporter, parallel=opts.engine_calls,
+                                origin=opts.key.origin)
         doc = result.as_dict()
         if not result.ok:
             names = ", ".join(f"{k} {n}" for k, n, _ in result.left)
