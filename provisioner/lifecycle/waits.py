@@ -39,10 +39,11 @@ def wait_healthy(ctx: ApplyContext, c: Container) -> None:
             ctx.reporter.resource("container", name, "healthy", time.monotonic() - t0)
             return
         if state.get("Status") in ("exited", "dead"):
-            _killed_by_someone(ctx, name, state, "become healthy")
+            _gone_meanwhile(ctx, name, "become healthy")
             raise container_error(ctx, name, f"exited (code {state.get('ExitCode')}) before "
                                    "its healthcheck passed", last_output)
         if status == "unhealthy":
+            _gone_meanwhile(ctx, name, "become healthy")
             raise container_error(ctx, name, "is unhealthy: its healthcheck keeps failing",
                                    last_output)
         if time.monotonic() > deadline:
@@ -62,7 +63,7 @@ def wait_completed(ctx: ApplyContext, c: Container) -> None:
             if code == 0:
                 ctx.reporter.resource("container", name, "completed", time.monotonic() - t0)
                 return
-            _killed_by_someone(ctx, name, state, "complete")
+            _gone_meanwhile(ctx, name, "complete")
             raise container_error(ctx, name, f"exited with code {code} (others wait for it "
                                    "to complete successfully)")
         if time.monotonic() > deadline:
@@ -87,14 +88,10 @@ def _still_ours(ctx: ApplyContext, name: str, waiting_for: str) -> dict[str, Any
     return info
 
 
-def _killed_by_someone(
-    ctx: ApplyContext, name: str, state: dict[str, Any], waiting_for: str
-) -> None:
-    """A container killed (SIGKILL, SIGTERM) during the wait was often stopped by a `labup
-    down` that removes it a moment later: look again for a second, and when it is gone say
-    so (else the caller reports the exit with its logs: an OOM kill looks the same)."""
-    if state.get("ExitCode") not in (137, 143):
-        return
+def _gone_meanwhile(ctx: ApplyContext, name: str, waiting_for: str) -> None:
+    """Before a wait reports a failure: a container being removed by a `labup down` is first
+    killed (it exits, its health turns unhealthy) and removed a moment later. Look again for
+    a second; when it is gone, say that (else the caller reports the failure with its logs)."""
     for _ in range(10):
         time.sleep(0.1)
         if ctx.engine.inspect_container(name) is None:
