@@ -66,13 +66,12 @@ def alias_owner(ctx: CheckContext, alias: str) -> str | None:
     return None
 
 
-def prove_target(ctx: CheckContext, spec: Mapping[str, Any], port: int | None) -> str:
+def prove_target(ctx: CheckContext, spec: Mapping[str, Any]) -> str:
     """A negative check ("cannot reach", "closed") proves something only about a target that
-    is there: it must exist, be the lab's own and run, and when a port is named listen on it
-    in its own network namespace. Otherwise :class:`CheckBlocked`, never a pass. Returns the
-    target's Docker name."""
+    is there: the container (``to``, or the one ``alias`` belongs to) must exist, be the lab's
+    own and run. Otherwise :class:`CheckBlocked`, never a pass (a learner cannot "isolate" a
+    database by deleting or stopping it). Returns the target's Docker name."""
     from provisioner.checks.context import CheckBlocked
-    from provisioner.checks.tcp import probe_tcp
 
     to = spec.get("to")
     key = str(to) if to else alias_owner(ctx, str(spec.get("alias", "")))
@@ -81,23 +80,14 @@ def prove_target(ctx: CheckContext, spec: Mapping[str, Any], port: int | None) -
             f"{spec.get('alias')!r} names no container of the lab: a negative check cannot "
             "prove anything about it"
         )
-    name = ctx.name(key)
     try:
-        data = ctx.running_container(key)
+        ctx.running_container(key)
     except CheckBlocked:
         raise
     except CheckError as e:
         raise CheckBlocked(f"{e.message}: a negative check needs its target running, or "
                            "it proves nothing") from None
-    if port is not None:
-        address = container_addresses(data)[0]
-        ok, why = probe_tcp(ctx, Endpoint("container", address, port, key))
-        if not ok:
-            raise CheckBlocked(
-                f"{name} does not listen on port {port} itself ({why}): that it cannot be "
-                "reached proves nothing"
-            )
-    return name
+    return ctx.name(key)
 
 
 def listens_inside(ctx: CheckContext, key: str, port: int) -> tuple[bool, str]:

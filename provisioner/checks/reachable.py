@@ -9,8 +9,8 @@ The probe joins A's network namespace, so it sees exactly A's networks and DNS. 
 form passes only when the probe ran and could not connect (name not resolved, refused,
 timed out); a probe that could not run at all is a failure, never a pass. It first proves
 its target is there: the container (``to``, or the one ``alias`` belongs to) exists, is the
-lab's own, runs and, with a port, listens on it in its own namespace; else it is blocked
-(a learner cannot "isolate" a database by deleting or stopping it).
+lab's own and runs; else it is blocked (a learner cannot "isolate" a database by deleting or
+stopping it).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def check_reachable(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     address = target_address(ctx, spec)
     want = spec.get("reachable", True) is not False
     if not want:  # isolation is proven only of a target that is there and answers itself
-        prove_target(ctx, spec, as_int(spec["port"], "port") if "port" in spec else None)
+        prove_target(ctx, spec)
     if "port" in spec:
         port = as_int(spec["port"], "port")
         ok, why = probe_tcp(ctx, Endpoint("container", address, port, source))

@@ -49,8 +49,7 @@ def check_tcp(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     want_open = spec.get("open", True) is not False
     port = as_int(spec.get("port", 0), "port")
     if not want_open and (spec.get("to") or spec.get("alias")):
-        # "closed" proves nothing about a target that is not there, or does not listen itself
-        prove_target(ctx, spec, port or None)
+        prove_target(ctx, spec)  # "closed" proves nothing about a target that is not there
     try:
         endpoint = resolve_endpoint(ctx, spec, default_port=0)
     except CheckError as e:
