@@ -29,6 +29,7 @@ class Param:
     default: ParamValue | None
     description: str = ""
     choices: tuple[str, ...] = ()  # for type "enum"
+    secret: bool = False  # never shown: replaced by *** in output and reports
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class Container:
     restart: str = "no"  # "no" | "always" | "unless-stopped" | "on-failure[:N]"
     labels: Mapping[str, str] = field(default_factory=dict)
     stop_timeout: float | None = None
+    secret_env: tuple[str, ...] = ()  # names in ``env`` whose values are secrets
 
 
 CheckStage = Literal["env", "task"]
@@ -207,6 +209,15 @@ class Lab:
     def key(self) -> str:
         """The short name used in resource names and labels: ``lab5`` or the slug."""
         return lab_key(self.id, self.name)
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The values of the secret params and secret env entries (``labspec.redact``)."""
+        found = [str(value) for p in self.params if p.secret
+                 for value in (self.values.get(p.name),) if value is not None
+                 and not isinstance(value, bool)]
+        found += [c.env[k] for c in self.containers for k in c.secret_env if k in c.env]
+        return tuple(v for v in dict.fromkeys(found) if v)
 
     def container(self, name: str) -> Container:
         for c in self.containers:

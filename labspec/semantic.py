@@ -70,6 +70,10 @@ def check_params(doc: Document) -> list[Problem]:
                     (*path, "choices"), f"`choices` only applies to enum params, not {kind}"
                 )
             )
+        if spec.get("secret") is True and kind not in ("string", "integer"):
+            problems.append(doc.problem(
+                (*path, "secret"), f"a {kind} param cannot be secret (its values are public)",
+                hint="secret applies to string and integer params"))
         if default is None:
             continue
         wrong = (

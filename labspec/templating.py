@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from labspec.document import Document, JsonPath
@@ -260,7 +260,14 @@ def check_instance(instance: str | None) -> None:
 
 
 def coerce(param: Param, raw: str) -> ParamValue:
-    """A ``--set`` string as the param's type; UserInputError naming the param otherwise."""
+    """A ``--set`` string as the param's type; UserInputError naming the param otherwise
+    (a secret param's value is never echoed)."""
+    if param.secret:
+        try:
+            return coerce(replace(param, secret=False), raw)
+        except UserInputError as e:
+            hidden = e.message.replace(f"={raw}:", "=***:")
+            raise UserInputError(hidden, hint=e.hint) from None
     if param.type == "integer":
         try:
             return int(raw.strip(), 10)

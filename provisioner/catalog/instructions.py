@@ -23,8 +23,10 @@ def render_instructions(
     # the spec's own rules: a located problem for a missing, huge or non-UTF-8 file
     text = read_text(lab.instructions, str(lab.instructions))
 
+    from labspec.redact import redactor
+
     context = template_context(lab, host=host, instance=instance)
-    return render_text(text, context, file=str(lab.instructions))
+    return redactor(lab)(render_text(text, context, file=str(lab.instructions)))
 
 
 def print_instructions(

@@ -124,8 +124,12 @@ def run_selftest(
         spec = folder / original.path.relative_to(original.folder)
         # the copy is the same lab on the engine: it keeps the original's origin
         lab = dataclasses.replace(source, path=spec, origin=original.origin).load()
-        runner = _Runner(engine, lab, source.instance, reporter, say, result)
+        from labspec.redact import redactor
+
+        secret = redactor(lab)  # the solution's output may echo a secret: never shown
+        runner = _Runner(engine, lab, source.instance, reporter, lambda t: say(secret(t)), result)
         runner.run()
+        result.problems[:] = [secret(p) for p in result.problems]
     result.seconds = time.monotonic() - t0
     return result
 

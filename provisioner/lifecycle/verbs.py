@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from labspec.errors import LabupError
+from labspec.errors import EngineError, LabupError
 from labspec.model import Lab
 from provisioner.engine import labels as L
 from provisioner.engine.protocol import DEFAULT_PARALLEL
@@ -157,6 +157,7 @@ def up(
                                   + _count(result.cleaned_up.removed) + ")")
         if failure is not None:
             cause = failure if isinstance(failure, LabupError) else Cancelled("interrupted")
+            _redact(cause, lab)
             result.ok = False
             result.error = str(cause)
             _finish(result, reporter, t0)
@@ -170,6 +171,19 @@ def up(
             result.error = "environment checks failed"
     _finish(result, reporter, t0)
     return result
+
+
+def _redact(error: LabupError, lab: Lab) -> None:
+    """An engine's error may quote what it was given (an env value): no secret in it."""
+    from labspec.redact import redactor
+
+    secret = redactor(lab)
+    if secret:
+        error.message = secret(error.message)
+        error.hint = secret(error.hint) if error.hint else error.hint
+        error.args = (secret(str(error.args[0])),) if error.args else error.args
+        if isinstance(error, EngineError):
+            error.detail = secret(error.detail)
 
 
 def _count(resources: list[tuple[str, str]]) -> str:

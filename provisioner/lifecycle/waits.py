@@ -104,7 +104,9 @@ def container_error(ctx: ApplyContext, name: str, what: str, health: str = "") -
         parts.append("last healthcheck output:\n" + _indent(health[-1500:]))
     logs = ctx.engine.logs_tail(name, LOG_TAIL)
     parts.append(f"last {LOG_TAIL} log lines:\n" + (_indent(logs) if logs else "    (no output)"))
-    return EngineError("\n  ".join(parts), resource=name)
+    from labspec.redact import redactor
+
+    return EngineError(redactor(ctx.lab)("\n  ".join(parts)), resource=name)  # logs may echo one
 
 
 def _indent(text: str) -> str:
