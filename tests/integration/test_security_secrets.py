@@ -16,8 +16,8 @@ from labfactory import purge
 pytestmark = pytest.mark.docker
 
 LABUP = str(Path(sys.executable).with_name("labup"))
-PASSWORD = "Sup3r-S3cret!pw"  # noqa: S105 - a test value, the point is that it never shows
-TOKEN = "tok-XYZ987abc"  # noqa: S105
+PASSWORD = "Sup3r-S3cret!pw"
+TOKEN = "tok-XYZ987abc"
 IDLE = "trap 'exit 0' TERM INT; sleep 3600 & wait"
 
 SPEC = """apiVersion: labup/v1
