@@ -137,7 +137,15 @@ def lab_origin(spec: Path, lab_id: int | None) -> str:
     that number, or a learner's copy of it), else ``spec:`` and the spec file's real path.
     Two specs that share a key (a spec outside the catalog that says ``id: 1`` or
     ``name: lab1``) have different origins, and labup refuses to let one touch the other's
-    resources."""
+    resources.
+
+    ``labup test`` runs a lab's solution in a throwaway copy of its folder and tells it, in
+    its environment, where that copy's spec is (``LABUP_LAB_PATH``) and whose lab it is
+    (``LABUP_LAB_ORIGIN``): a labup the solution runs on exactly that spec works on the
+    original's resources. The environment is the user's (or labup test's), never a spec's."""
+    given, at = os.environ.get("LABUP_LAB_ORIGIN"), os.environ.get("LABUP_LAB_PATH")
+    if given and at and Path(at).resolve() == spec.resolve():
+        return given
     folder = spec.resolve().parent
     if lab_id is not None and spec.name == SPEC_FILENAME:
         for known in catalog_folders():

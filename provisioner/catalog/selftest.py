@@ -376,6 +376,7 @@ class _Runner:
             LABUP_LAB=self.lab.key,
             LABUP_INSTANCE=self.instance,
             LABUP_LAB_PATH=str(self.lab.path),
+            LABUP_LAB_ORIGIN=self.lab.origin,  # the copy is the original lab on the engine
             LABUP_CLI=labup_cli(),
             DOCKER_HOST=self.engine.url,
         )

@@ -56,12 +56,20 @@ def container_addresses(data: Mapping[str, Any]) -> list[str]:
 
 
 def alias_owner(ctx: CheckContext, alias: str) -> str | None:
-    """The container of the lab a name or network alias belongs to (None: no container)."""
+    """The container of the lab a name or network alias belongs to: by the spec, else by
+    the aliases its endpoints carry on the engine now (a learner may add one with
+    ``docker network connect --alias``). None: no container of the lab has it."""
+    keys = [*(c.name for c in ctx.lab.containers), *ctx.lab.learner_containers]
     for c in ctx.lab.containers:
         if alias in (c.name, ctx.name(c.name)) or any(alias in a.aliases for a in c.networks):
             return c.name
-    for key in ctx.lab.learner_containers:
+    for key in keys:
         if alias in (key, ctx.name(key)):
+            return key
+    for key in keys:
+        data = ctx.engine.inspect_container(ctx.name(key)) or {}
+        networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+        if any(alias in (n.get("Aliases") or []) for n in networks.values()):
             return key
     return None
 
