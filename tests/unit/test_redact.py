@@ -75,3 +75,12 @@ def test_a_problem_that_quotes_a_rendered_secret_hides_it(tmp_path: Path) -> Non
     with pytest.raises(SpecError) as info:
         labspec.load_lab(path)
     assert "S3cr3t" not in str(info.value) and "***" in str(info.value)
+
+
+def test_the_catalog_summary_shows_no_secret_default(tmp_path: Path) -> None:
+    from provisioner.cli.catalog import lab_summary
+
+    lab = labspec.load_lab(_spec(tmp_path, "params:\n  pw: {type: string, secret: true, "
+                                           "default: hunter2}\n  n: {type: integer, default: 3}\n"
+                                           "containers: {}\n"))
+    assert lab_summary(lab)["params"] == {"pw": "***", "n": 3}
