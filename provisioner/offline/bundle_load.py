@@ -22,21 +22,28 @@ retried: the engine is asked again what it lacks, and only that is sent.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import posixpath
-import tarfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labspec.errors import EngineError
-from provisioner.offline.bundle_format import IMAGES_PREFIX, Bundle, BundledImage, BundleError
+from provisioner.offline.bundle_format import Bundle, BundledImage
+from provisioner.offline.bundle_stream import (
+    BLOCK,
+    _Counter,
+    _stream,
+    _subset_parts,
+    chain_ids,
+)
+from provisioner.offline.bundle_stream import diff_ids as _diff_ids
+
+__all__ = ["BLOCK", "LoadPlan", "LoadResult", "_Counter", "_stream", "_subset_parts",
+           "chain_ids", "load_bundle_into", "plan_load", "split_tag"]
 
 LoadProgress = Callable[[int, int], None]  # (bytes sent, bytes to send)
-BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -127,25 +134,6 @@ def split_tag(ref: str) -> tuple[str, str]:
     return repo, tag
 
 
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """Docker's layer chain IDs for a list of diff IDs (base first)."""
-    chains: list[str] = []
-    for diff in diff_ids:
-        if not chains:
-            chains.append(diff)
-        else:
-            chains.append("sha256:" + hashlib.sha256(f"{chains[-1]} {diff}".encode()).hexdigest())
-    return chains
-
-
-def _diff_ids(bundle: Bundle, image: BundledImage) -> list[str]:
-    data = b"".join(bundle.chunks(bundle.resolve(image.config)))
-    try:
-        return [str(d) for d in json.loads(data)["rootfs"]["diff_ids"]]
-    except (ValueError, KeyError, TypeError) as e:
-        raise BundleError(f"{bundle.path}: image config {image.config} is damaged ({e})") from e
-
-
 def plan_load(api: Any, bundle: Bundle) -> LoadPlan:
     """Ask the engine which images of the bundle it has (by ID, then by tag)."""
     present: list[str] = []
@@ -172,86 +160,6 @@ def _containerd_store(api: Any) -> bool:
         return True
     status = info.get("DriverStatus") or []
     return any("containerd.snapshotter" in str(v) for row in status for v in row)
-
-
-@dataclass(frozen=True)
-class _Part:
-    info: tarfile.TarInfo
-    source: str | bytes | None  # member name, literal bytes, or None (no data)
-
-    @property
-    def header(self) -> bytes:
-        return self.info.tobuf(format=tarfile.GNU_FORMAT, encoding="utf-8", errors="strict")
-
-    @property
-    def length(self) -> int:
-        size = self.info.size if self.info.isfile() else 0
-        return len(self.header) + size + (-size % BLOCK)
-
-
-def _subset_parts(
-    bundle: Bundle, images: Sequence[BundledImage], skip_chains: frozenset[str]
-) -> tuple[list[_Part], int]:
-    """The members of a docker-save tar holding ``images``; returns (parts, bytes skipped)."""
-    needed: dict[str, None] = {}
-    skipped_layers: set[str] = set()
-    for image in images:
-        needed.setdefault(image.config, None)
-        chains = chain_ids(_diff_ids(bundle, image)) if skip_chains else []
-        for i, layer in enumerate(image.layers):
-            if i < len(chains) and chains[i] in skip_chains:
-                skipped_layers.add(layer)
-            else:
-                needed.setdefault(layer, None)
-    skipped = sum(
-        bundle.manifest.members[bundle.resolve(n)].size for n in skipped_layers - set(needed)
-    )
-    entries = [image.load_entry() for image in images]
-    manifest = json.dumps(entries).encode()
-    info = tarfile.TarInfo("manifest.json")
-    info.size, info.mode = len(manifest), 0o644
-    parts = [_Part(info, manifest)]
-    for name in needed:
-        member = bundle.manifest.members[name]
-        out_name = name.removeprefix(IMAGES_PREFIX)
-        info = tarfile.TarInfo(out_name)
-        info.mode = 0o644
-        if member.type == "symlink" and member.target in needed:
-            info.type = tarfile.SYMTYPE
-            info.linkname = posixpath.relpath(member.target, posixpath.dirname(name))
-            parts.append(_Part(info, None))
-            continue
-        real = bundle.resolve(name)  # a symlink whose target stays behind travels as a copy
-        info.size = bundle.manifest.members[real].size
-        parts.append(_Part(info, real))
-    return parts, skipped
-
-
-class _Counter:
-    def __init__(self, total: int, progress: LoadProgress | None) -> None:
-        self.total = total
-        self.sent = 0
-        self.progress = progress
-
-    def __call__(self, data: bytes) -> bytes:
-        self.sent += len(data)
-        if self.progress is not None:
-            self.progress(self.sent, self.total)
-        return data
-
-
-def _stream(bundle: Bundle, parts: Sequence[_Part], step: _Counter) -> Iterator[bytes]:
-    for part in parts:
-        yield step(part.header)
-        if isinstance(part.source, bytes):
-            yield step(part.source)
-        elif isinstance(part.source, str):
-            for chunk in bundle.chunks(part.source):
-                yield step(chunk)
-        size = part.info.size if part.info.isfile() else 0
-        if size % BLOCK:
-            yield step(b"\0" * (BLOCK - size % BLOCK))
-    yield step(b"\0" * (2 * BLOCK))
 
 
 def _send(api: Any, body: Iterator[bytes], timeout: float) -> list[str]:
