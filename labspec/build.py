@@ -26,6 +26,7 @@ from labspec.model import (
     Lab,
 )
 from labspec.model_builder import _Builder, _lab_id, build_params
+from labspec.redact import Redactor
 
 _NOT_RENDERED = frozenset({"apiVersion", "kind", "id", "name", "params"})
 
@@ -59,6 +60,8 @@ def load_lab(
     data = raw_doc.data
     param_defs = build_params(data.get("params") or {})
     values = templating.resolve_values(param_defs, params, file=raw_doc.file)
+    secret = Redactor(str(values[p.name]) for p in param_defs
+                      if p.secret and p.name in values and not isinstance(values[p.name], bool))
 
     # Stage 3: render, then validate the rendered document.
     lab_id = _lab_id(data.get("id"))
@@ -79,16 +82,24 @@ def load_lab(
     if template_problems or schema_problems:
         errors = sorted([*template_problems, *schema_problems], key=lambda p: (p.line, p.column))
         if template_problems and not schema_problems:
-            raise TemplateError(errors)
-        raise SpecError(errors)
+            raise TemplateError(_hidden(errors, secret))
+        raise SpecError(_hidden(errors, secret))
 
     # Stage 4: the model, then the rules that span more than one value.
     builder = _Builder(doc, folder)
     lab = builder.lab(spec_path, param_defs, values)
     problems = builder.problems or semantic.check_lab(lab, doc, allow_unsafe=allow_unsafe)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(_hidden(problems, Redactor(lab.secret_values)))
     return lab
+
+
+def _hidden(problems: list[Problem], secret: Redactor) -> list[Problem]:
+    """A rendered value in a problem may be a secret param's: never shown."""
+    if not secret:
+        return problems
+    return [replace(p, message=secret(p.message), hint=secret(p.hint) if p.hint else p.hint)
+            for p in problems]
 
 
 def _show_sources(problems: list[Problem], sources: Mapping[JsonPath, str]) -> list[Problem]:
@@ -127,10 +138,12 @@ def check_instructions(lab: Lab) -> list[Problem]:
     template at validation time rather than in front of a class."""
     if lab.instructions is None:
         return []
+    from labspec.loader import read_text
+
     try:
-        text = lab.instructions.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        return [Problem(str(lab.instructions), 0, 0, "$", f"cannot read the instructions: {e}")]
+        text = read_text(lab.instructions, _shown(lab.instructions))
+    except SpecError as e:
+        return list(e.problems)
     context = templating.template_context(lab)
     try:
         templating.render_text(text, context, file=_shown(lab.instructions))

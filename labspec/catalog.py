@@ -6,9 +6,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labspec.errors import SpecError, UserInputError
 from labspec.resources import is_packaged, labs_dir, workspace_dir
+
+if TYPE_CHECKING:
+    from labspec.model import Lab
 
 SPEC_FILENAME = "lab.yaml"
 
@@ -92,16 +96,63 @@ def learner_copy(folder: Path) -> Path:
 def spec_key(path: Path) -> str:
     """The key of the lab whose spec is ``path`` (``lab5``, or its name), read from the spec's
     top level without rendering it: ``down`` and ``status`` need only this."""
-    from labspec.loader import load_file
     from labspec.model import lab_key
+
+    lab_id, name = _spec_head(path)
+    if lab_id is not None:
+        return lab_key(lab_id, name)
+    if name:
+        return name
+    raise UserInputError(f"{path}: the spec has neither an id nor a name")
+
+
+def spec_origin(path: Path) -> str:
+    """:func:`lab_origin` of the spec at ``path``, read without rendering it."""
+    return lab_origin(path, _spec_head(path)[0])
+
+
+def _spec_head(path: Path) -> tuple[int | None, str]:
+    from labspec.loader import load_file
 
     doc, problems = load_file(path)
     if problems:
         raise SpecError(problems)
     data = doc.data if isinstance(doc.data, dict) else {}
     lab_id, name = data.get("id"), data.get("name")
-    if isinstance(lab_id, int) and not isinstance(lab_id, bool):
-        return lab_key(lab_id, str(name or ""))
-    if isinstance(name, str) and name:
-        return name
-    raise UserInputError(f"{path}: the spec has neither an id nor a name")
+    number = lab_id if isinstance(lab_id, int) and not isinstance(lab_id, bool) else None
+    return number, name if isinstance(name, str) else ""
+
+
+CATALOG_ORIGIN = "catalog"
+
+
+def origin_of(lab: Lab) -> str:
+    """The lab's origin: as its loader recorded it, else from its spec's path."""
+    return lab.origin or lab_origin(lab.path, lab.id)
+
+
+def lab_origin(spec: Path, lab_id: int | None) -> str:
+    """Where a lab comes from, the other half of its identity on an engine (the key is the
+    first): ``catalog`` for catalog lab N (its folder is the catalog's ``NN-slug`` folder for
+    that number, or a learner's copy of it), else ``spec:`` and the spec file's real path.
+    Two specs that share a key (a spec outside the catalog that says ``id: 1`` or
+    ``name: lab1``) have different origins, and labup refuses to let one touch the other's
+    resources.
+
+    ``labup test`` runs a lab's solution in a throwaway copy of its folder and tells it, in
+    its environment, where that copy's spec is (``LABUP_LAB_PATH``) and whose lab it is
+    (``LABUP_LAB_ORIGIN``): a labup the solution runs on exactly that spec works on the
+    original's resources. The environment is the user's (or labup test's), never a spec's."""
+    given, at = os.environ.get("LABUP_LAB_ORIGIN"), os.environ.get("LABUP_LAB_PATH")
+    if given and at and Path(at).resolve() == spec.resolve():
+        return given
+    folder = spec.resolve().parent
+    if lab_id is not None and spec.name == SPEC_FILENAME:
+        for known in catalog_folders():
+            same = folder == known.resolve() or (
+                folder.parent == workspace_dir().resolve() and folder.name == known.name
+            )
+            number = known.name.split("-", 1)[0]
+            if same and number.isdigit() and int(number) == lab_id:
+                return CATALOG_ORIGIN
+    return f"spec:{spec.resolve()}"

@@ -2,21 +2,29 @@
 
 Same pipeline and error format as a lab spec: YAML with positions, the JSON Schema, then the
 rules the schema cannot say (group members exist, ``ssh:`` URLs parse and do not fight
-``address``/``user``/``port``, no two hosts at one address). Nothing is rendered here: the
+``address``/``user``/``port``, no two hosts at one address), and every connection field by the
+rules ``--host`` follows (:mod:`labspec.hosts`: no password in a URL, plain user and address,
+``docker_host`` a unix or tcp URL). Nothing is rendered here: the
 host's ``vars`` are rendered into the lab spec's templates as ``host.vars``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from labspec import validate
 from labspec.document import Document, JsonPath
 from labspec.errors import Problem, SpecError
+from labspec.hosts import (
+    BadHost,
+    address_problem,
+    docker_host_problem,
+    parse_ssh_url,
+    user_problem,
+)
 from labspec.loader import load_file
 from labspec.model import Host, Inventory
 
@@ -118,25 +126,17 @@ def _host(
             )
             return None
         try:
-            url = urlsplit(str(fields["ssh"]))
-            port = url.port
-        except ValueError as e:
-            problems.append(doc.problem((*path, "ssh"), f"not a valid ssh URL: {e}"))
+            url = parse_ssh_url(str(fields["ssh"]))
+        except BadHost as e:
+            problems.append(doc.problem((*path, "ssh"), e.message, hint=e.hint))
             return None
-        if not url.hostname or url.path not in ("", "/"):
-            problems.append(
-                doc.problem(
-                    (*path, "ssh"),
-                    "not a valid ssh URL",
-                    hint="write ssh://user@host or ssh://user@host:port",
-                )
-            )
-            return None
-        merged["address"] = url.hostname
-        if url.username:
-            merged["user"] = url.username
-        if port is not None:
-            merged["port"] = port
+        merged["address"] = url.address
+        if url.user:
+            merged["user"] = url.user
+        if url.port is not None:
+            merged["port"] = url.port
+    if not _fields_ok(doc, path, fields, defaults, problems):
+        return None
     return Host(
         name=name,
         address=str(merged.get("address", name)),
@@ -155,6 +155,46 @@ def _host(
         },
         groups=tuple(g for g, members in groups.items() if name in members),
     )
+
+
+def _fields_ok(
+    doc: Document,
+    path: JsonPath,
+    fields: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    problems: list[Problem],
+) -> bool:
+    """Every connection field by the rules ``--host`` follows (:mod:`labspec.hosts`), each
+    problem located where the value is written (the host, or ``defaults``); a bare host's
+    name is its address."""
+    found = len(problems)
+    written = [(("defaults",), defaults), (path, fields)]
+    if "ssh" not in fields and "address" not in fields and "address" not in defaults:
+        why = address_problem(str(path[-1]))
+        if why is not None:
+            problems.append(doc.problem(path, why, key=True))
+    for where, values in written:
+        for name, rule in _RULES.items():
+            if name in values and values[name] is not None:
+                why = rule(str(values[name]))
+                if why is not None:
+                    problems.append(doc.problem((*where, name), why))
+    return len(problems) == found
+
+
+def _path_problem(value: str) -> str | None:
+    if not value.strip() or any(c in value for c in "\0\n\r"):
+        return f"{value!r} is not a file path"
+    return None
+
+
+_RULES: dict[str, Callable[[str], str | None]] = {
+    "address": address_problem,
+    "user": user_problem,
+    "docker_host": docker_host_problem,
+    "key": _path_problem,
+    "known_hosts": _path_problem,
+}
 
 
 def _file(folder: Path, value: Any) -> Path | None:

@@ -29,6 +29,7 @@ class Param:
     default: ParamValue | None
     description: str = ""
     choices: tuple[str, ...] = ()  # for type "enum"
+    secret: bool = False  # never shown: replaced by *** in output and reports
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class Container:
     restart: str = "no"  # "no" | "always" | "unless-stopped" | "on-failure[:N]"
     labels: Mapping[str, str] = field(default_factory=dict)
     stop_timeout: float | None = None
+    secret_env: tuple[str, ...] = ()  # names in ``env`` whose values are secrets
 
 
 CheckStage = Literal["env", "task"]
@@ -199,11 +201,23 @@ class Lab:
     # Containers the learner creates (named like the lab's own, ``lab1-web``): checks may name
     # them; ``up`` does not create them.
     learner_containers: tuple[str, ...] = ()
+    # where the spec came from, the other half of the lab's identity on an engine
+    # (``labspec.catalog.lab_origin``); "" until the loader of the provisioner sets it
+    origin: str = ""
 
     @property
     def key(self) -> str:
         """The short name used in resource names and labels: ``lab5`` or the slug."""
         return lab_key(self.id, self.name)
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The values of the secret params and secret env entries (``labspec.redact``)."""
+        found = [str(value) for p in self.params if p.secret
+                 for value in (self.values.get(p.name),) if value is not None
+                 and not isinstance(value, bool)]
+        found += [c.env[k] for c in self.containers for k in c.secret_env if k in c.env]
+        return tuple(v for v in dict.fromkeys(found) if v)
 
     def container(self, name: str) -> Container:
         for c in self.containers:
@@ -230,7 +244,8 @@ class Host:
 
     @property
     def url(self) -> str:
-        return f"ssh://{self.user}@{self.address}:{self.port}"
+        address = f"[{self.address}]" if ":" in self.address else self.address  # IPv6
+        return f"ssh://{self.user}@{address}:{self.port}"
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def build_params(raw: Mapping[str, Any]) -> tuple[Param, ...]:
                 default=spec.get("default"),
                 description=spec.get("description", ""),
                 choices=choices,
+                secret=spec.get("secret") is True,
             )
         )
     return tuple(params)
@@ -204,7 +205,10 @@ class _Builder:
             image_key=image if image in refs else None,
             command=self.argv(spec.get("command"), (*path, "command")),
             entrypoint=self.argv(spec.get("entrypoint"), (*path, "entrypoint")),
-            env={k: text(v) for k, v in (spec.get("env") or {}).items()},
+            env={k: text(v["value"] if isinstance(v, dict) else v)
+                 for k, v in (spec.get("env") or {}).items()},
+            secret_env=tuple(k for k, v in (spec.get("env") or {}).items()
+                             if isinstance(v, dict) and v.get("secret") is True),
             working_dir=spec.get("working_dir"),
             hostname=spec.get("hostname"),
             ports=tuple(parse_port(p) for p in spec.get("ports") or ()),

@@ -7,8 +7,9 @@ and locate each problem through the :class:`~labspec.document.Document` it came 
 - no cycles: depends_on and check ``needs`` (the cycle is named: ``a -> b -> a``);
 - image references, subnets and addresses are well formed; subnets do not overlap;
 - two containers do not publish the same host port (same address and protocol);
-- binds stay inside the lab folder, and privileged or host-network containers are refused,
-  unless the user passes ``--allow-unsafe``;
+- binds stay inside the lab folder, a read-write bind holds no other bind's source or build
+  context, and privileged, host-network and dangerous-capability containers are refused,
+  unless the user passes ``--allow-unsafe`` (:mod:`labspec.semantic_host`);
 - files the lab names (build contexts, Dockerfiles, binds, instructions, solution) exist;
 - inside a check's type mapping, fields named ``container``/``from``/``to``/``volume`` name a
   container (or volume) of the lab, and fields ending in ``regex`` compile.
@@ -26,8 +27,9 @@ from pathlib import Path
 from labspec.document import Document, JsonPath
 from labspec.errors import Problem
 from labspec.model import Container, Lab, Port
-from labspec.semantic_base import find_cycle, suggest
+from labspec.semantic_base import UNSAFE_HINT, find_cycle, suggest
 from labspec.semantic_checks import CheckRules
+from labspec.semantic_host import HostRules
 
 # The Docker distribution reference grammar (distribution/reference/regexp.go): an optional
 # domain (it has a dot or a port, or is localhost), lowercase path components, a tag, a digest.
@@ -48,7 +50,6 @@ def valid_image_reference(ref: str) -> bool:
     return bool(_REMAINDER.match(ref))
 
 
-UNSAFE_HINT = "pass --allow-unsafe if you trust this lab"
 _ALL_ADDRESSES = ("0.0.0.0", "::", "")  # noqa: S104 - compared, never bound
 
 
@@ -69,6 +70,10 @@ def check_params(doc: Document) -> list[Problem]:
                     (*path, "choices"), f"`choices` only applies to enum params, not {kind}"
                 )
             )
+        if spec.get("secret") is True and kind not in ("string", "integer"):
+            problems.append(doc.problem(
+                (*path, "secret"), f"a {kind} param cannot be secret (its values are public)",
+                hint="secret applies to string and integer params"))
         if default is None:
             continue
         wrong = (
@@ -97,6 +102,7 @@ def check_lab(lab: Lab, doc: Document, *, allow_unsafe: bool = False) -> list[Pr
     rules.networks()
     for container in lab.containers:
         rules.container(container)
+    rules.rw_binds()
     rules.ports()
     rules.depends_on()
     rules.checks()
@@ -104,7 +110,7 @@ def check_lab(lab: Lab, doc: Document, *, allow_unsafe: bool = False) -> list[Pr
     return sorted(rules.problems, key=lambda p: (p.line, p.column))
 
 
-class _Rules(CheckRules):
+class _Rules(CheckRules, HostRules):
     # -- images -------------------------------------------------------------------
     def images(self) -> None:
         for image in self.lab.images:
@@ -217,6 +223,7 @@ class _Rules(CheckRules):
                 "a privileged container has full access to the host",
                 UNSAFE_HINT,
             )
+        self.capabilities(c, path)
         self.mounts(c, path)
         for i, port in enumerate(c.ports):
             for number, what in ((port.container, "container"), (port.host, "host")):
@@ -253,52 +260,6 @@ class _Rules(CheckRules):
             except ValueError:
                 continue  # reported on the network
             self.address_in((*where, "ipv4_address"), att.ipv4_address, subnet)
-
-    def mounts(self, c: Container, path: JsonPath) -> None:
-        targets: dict[str, int] = {}
-        for i, mount in enumerate(c.mounts):
-            where: JsonPath = (*path, "mounts", i)
-            if mount.target in targets:
-                self.add(
-                    (*where, "target"),
-                    f"{mount.target} is already a mount target (mounts[{targets[mount.target]}])",
-                )
-            targets.setdefault(mount.target, i)
-            if mount.size is not None and mount.type != "tmpfs":
-                self.add((*where, "size"), "size only applies to tmpfs mounts")
-            if mount.type == "volume" and mount.source not in self.volume_names:
-                self.add(
-                    (*where, "source"),
-                    f"unknown volume {mount.source!r}",
-                    suggest(str(mount.source), self.volume_names, "volumes"),
-                )
-            if mount.type == "bind" and mount.source is not None:
-                self.bind((*where, "source"), mount.source)
-
-    def bind(self, path: JsonPath, source: str) -> None:
-        raw = str(self.raw(path) or "")
-        if raw.startswith(("/", "~")):
-            if not self.allow_unsafe:
-                self.add(
-                    path,
-                    f"bind of {source}: an absolute path reaches outside the lab folder",
-                    "use a path relative to the lab folder, or " + UNSAFE_HINT,
-                )
-            return
-        if not self.inside_folder(Path(source)):
-            if not self.allow_unsafe:
-                self.add(
-                    path,
-                    f"bind of {raw} leaves the lab folder ({source})",
-                    "binds stay inside the lab folder; " + UNSAFE_HINT,
-                )
-            return
-        if not Path(source).exists():
-            self.add(
-                path,
-                f"bind source {raw} does not exist in the lab folder",
-                "create it, or fix the path (relative to the lab folder)",
-            )
 
     def ports(self) -> None:
         taken: dict[tuple[int, str, str], tuple[str, str, int]] = {}

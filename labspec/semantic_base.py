@@ -12,6 +12,8 @@ from labspec.document import Document, JsonPath
 from labspec.errors import Problem
 from labspec.model import Lab
 
+UNSAFE_HINT = "pass --allow-unsafe if you trust this lab"
+
 
 def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
     """One cycle of a directed graph as ``[a, b, a]``, or None. Nodes in insertion order."""

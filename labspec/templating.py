@@ -3,7 +3,9 @@
 - A string that is exactly one ``{{ expr }}`` renders to the expression's native value, so
   ``host: "{{ port }}"`` gives an int; any other string renders to a string.
 - Undefined names fail (StrictUndefined); Python internals (``''.__class__``) are out of
-  reach (jinja2.sandbox); ``'x' * 10**9`` and ``10 ** 10 ** 10`` are refused before they run.
+  reach (jinja2.sandbox); every render is bounded in output size, loop steps and time, and
+  ``'x' * 10**9`` or ``10 ** 10 ** 10`` are refused before they run
+  (:mod:`labspec.template_limits`).
 - Every failure is a :class:`~labspec.errors.TemplateError` located at the string's node.
 
 jinja2 is imported on first use, so specs without templates never pay for it.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from labspec.document import Document, JsonPath
@@ -25,9 +27,6 @@ if TYPE_CHECKING:
     from jinja2 import Template
     from jinja2.sandbox import SandboxedEnvironment
 
-MAX_LENGTH = 1_000_000  # longest string or list a template may build
-MAX_EXPONENT = 1_000
-MAX_RANGE = 10_000
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 _SINGLE = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%|\{#).)*)\}\}$", re.S)
 _TRUE = {"true", "yes", "on", "1"}
@@ -43,35 +42,9 @@ def has_template(text: str) -> bool:
 
 @functools.cache
 def _environment() -> SandboxedEnvironment:
-    from jinja2 import StrictUndefined
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from labspec.template_limits import BoundedEnvironment
 
-    class _Env(ImmutableSandboxedEnvironment):
-        """Sandbox that also bounds the two operators that can allocate without limit."""
-
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "**":
-                if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                    raise SecurityError(f"exponent {right} is too large (limit {MAX_EXPONENT})")
-                return left**right
-            for seq, times in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
-                if sized and len(seq) * times > MAX_LENGTH:
-                    raise SecurityError(f"result would be longer than {MAX_LENGTH}")
-            return left * right
-
-    def bounded_range(*args: int) -> range:
-        result = range(*args)
-        if len(result) > MAX_RANGE:
-            raise SecurityError(f"range() longer than {MAX_RANGE}")
-        return result
-
-    env = _Env(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.globals["range"] = bounded_range
-    return env
+    return BoundedEnvironment()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -89,13 +62,16 @@ def _render_string(text: str, context: Mapping[str, Any]) -> str:
     """Render a template, stopping once the output passes MAX_LENGTH characters."""
     from jinja2.exceptions import SecurityError
 
+    from labspec.template_limits import MAX_LENGTH, budget
+
     parts: list[str] = []
     size = 0
-    for chunk in _template(text).generate(**context):
-        size += len(chunk)
-        if size > MAX_LENGTH:
-            raise SecurityError(f"output longer than {MAX_LENGTH} characters")
-        parts.append(chunk)
+    with budget():
+        for chunk in _template(text).generate(**context):
+            size += len(chunk)
+            if size > MAX_LENGTH:
+                raise SecurityError(f"output longer than {MAX_LENGTH} characters")
+            parts.append(chunk)
     return "".join(parts)
 
 
@@ -118,13 +94,16 @@ def render_value(text: str, context: Mapping[str, Any]) -> Any:
     """
     single = _SINGLE.match(text.strip())
     if single is not None:
-        value = _expression(single.group("expr"))(**context)
+        from labspec.template_limits import budget, check_size
+
+        with budget():
+            value = _expression(single.group("expr"))(**context)
         message = _undefined_message(value)
         if message is not None:
             from jinja2.exceptions import UndefinedError
 
             raise UndefinedError(message)
-        return _plain(value)
+        return _plain(check_size(value))
     return _render_string(text, context)
 
 
@@ -212,7 +191,10 @@ def render_tree(
             return [walk(v, (*path, i)) for i, v in enumerate(value)]
         return value
 
-    data = walk(doc.data, ())
+    from labspec.template_limits import budget
+
+    with budget():  # one budget (steps, time) for the whole document
+        data = walk(doc.data, ())
     return Rendered(data, problems, failed, sources)
 
 
@@ -278,7 +260,14 @@ def check_instance(instance: str | None) -> None:
 
 
 def coerce(param: Param, raw: str) -> ParamValue:
-    """A ``--set`` string as the param's type; UserInputError naming the param otherwise."""
+    """A ``--set`` string as the param's type; UserInputError naming the param otherwise
+    (a secret param's value is never echoed)."""
+    if param.secret:
+        try:
+            return coerce(replace(param, secret=False), raw)
+        except UserInputError as e:
+            hidden = e.message.replace(f"={raw}:", "=***:")
+            raise UserInputError(hidden, hint=e.hint) from None
     if param.type == "integer":
         try:
             return int(raw.strip(), 10)

@@ -108,9 +108,15 @@ Strings are Jinja2 templates, rendered in a sandbox before the schema check. The
 - A string that is exactly one `{{ expression }}` keeps the expression's type:
   `host: "{{ port + host.vars.offset }}"` is an integer. Any other string renders to a string.
 - An undefined name is an error (it lists the names a template can use); so is reaching
-  for Python internals (`{{ ''.__class__ }}`), a `range()` longer than 10,000, a string or
-  list multiplied past 1,000,000 items, an exponent above 1,000, and an output longer than
-  1,000,000 characters.
+  for Python internals (`{{ ''.__class__ }}`).
+- Every render (the whole spec, or one instructions file) is bounded: no value it builds
+  and no output may pass 1,000,000 characters (checked before `*`, `replace`, `join`,
+  `center`, `indent`, `wordwrap` and `%`/format widths run, and on every result); loops,
+  calls, filters and operators together may take 100,000 steps; rendering stops after 2
+  seconds; a `range()` has at most 10,000 numbers and an exponent is at most 1,000. `str`
+  keeps only its plain methods (no `translate`, `expandtabs`, `encode`, `format_map`) and
+  `lipsum` is gone. Each limit is a located template error (exit 2); see
+  [security.md](security.md).
 - `apiVersion`, `kind`, `id`, `name`, `params` and mapping keys are not rendered.
 - A literal `{{` (for instance a `docker inspect -f` format in a check command) is written
   `{{ '{{' }}`, or the text is wrapped in `{% raw %}...{% endraw %}`.

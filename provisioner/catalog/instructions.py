@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from labspec.errors import UserInputError
 from labspec.model import Lab
 
 
@@ -18,14 +17,16 @@ def render_instructions(
     """The instructions Markdown with templates rendered, or None when the lab has none."""
     if lab.instructions is None:
         return None
-    try:
-        text = lab.instructions.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserInputError(f"{lab.instructions}: cannot read the instructions ({e})") from e
     from labspec import render_text, template_context
+    from labspec.loader import read_text
+
+    # the spec's own rules: a located problem for a missing, huge or non-UTF-8 file
+    text = read_text(lab.instructions, str(lab.instructions))
+
+    from labspec.redact import redactor
 
     context = template_context(lab, host=host, instance=instance)
-    return render_text(text, context, file=str(lab.instructions))
+    return redactor(lab)(render_text(text, context, file=str(lab.instructions)))
 
 
 def print_instructions(

@@ -27,6 +27,13 @@ def parse_sets(values: Sequence[str] | None) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise UserInputError(f"--set {item!r}: expected NAME=VALUE")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that were not UTF-8, as lone surrogates
+            raise UserInputError(
+                f"--set {name.strip()}: the value is not UTF-8 text",
+                hint="params are text: check the terminal's encoding",
+            ) from None
         params[name.strip()] = value
     return params
 
@@ -39,6 +46,9 @@ class LabSource:
     params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     instance: str = DEFAULT_INSTANCE
     allow_unsafe: bool = False
+    # where the spec comes from (labspec.catalog.lab_origin); None: from ``path``. The
+    # self-test's throwaway copy keeps the original's, so it is the same lab on the engine.
+    origin: str | None = None
     # renderings already made in this process, by host (the CLI renders the first target's
     # once up front to refuse a bad spec before any engine; the action then reuses it)
     _loaded: dict[str, Lab] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -83,24 +93,33 @@ class LabSource:
                 instance=None if self.instance == DEFAULT_INSTANCE else self.instance,
                 allow_unsafe=self.allow_unsafe,
             )
+            if not lab.origin:
+                from dataclasses import replace
+
+                from labspec.catalog import lab_origin
+
+                lab = replace(lab, origin=self.origin or lab_origin(self.path, lab.id))
             self._loaded[key] = lab
         return lab
 
 
 class LabKey(NamedTuple):
-    """What ``down`` and ``status`` act on: a key, and whether a spec named it."""
+    """What ``down`` and ``status`` act on: a key, whether a spec named it, and then where
+    that spec comes from (only that spec's resources are its own)."""
 
     key: str
     from_spec: bool
+    origin: str | None = None
 
 
 def lab_key(ref: str) -> LabKey:
     """The key for LAB: from its spec when LAB names one (a number, folder or file), else LAB
     itself, so an instance whose spec is gone can still be found and removed."""
-    from labspec.catalog import resolve_lab_path, spec_key
+    from labspec.catalog import resolve_lab_path, spec_key, spec_origin
 
     try:
-        return LabKey(spec_key(resolve_lab_path(ref)), True)
+        path = resolve_lab_path(ref)
+        return LabKey(spec_key(path), True, spec_origin(path))
     except UserInputError:
         if ref.isdigit() or not ref or "/" in ref:
             raise

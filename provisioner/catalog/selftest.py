@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labspec.catalog import origin_of
 from labspec.errors import LabupError
 from labspec.model import Lab
 from provisioner.catalog.workplace import LocalWorkplace, Workplace, script_argv
@@ -127,15 +128,21 @@ def run_selftest(
     t0 = time.monotonic()
     with _workspace(original, keep=keep_workspace, say=say) as folder:
         spec = folder / original.path.relative_to(original.folder)
-        lab = dataclasses.replace(source, path=spec).load()
+        # the copy is the same lab on the engine: it keeps the original's origin
+        lab = dataclasses.replace(source, path=spec, origin=original.origin).load()
+        from labspec.redact import redactor
+
+        secret = redactor(lab)  # the solution's output may echo a secret: never shown
         place = (workplace or (lambda lab: LocalWorkplace(lab.folder, engine.url)))(lab)
         try:
-            runner = _Runner(engine, lab, place, source.instance, reporter, say, result)
+            runner = _Runner(engine, lab, place, source.instance, reporter,
+                             lambda t: say(secret(t)), result)
             runner.run()
         finally:
             kept = place.close(keep=keep_workspace)
             if kept:
                 say(f"workspace on {place.where} kept: {kept}")
+        result.problems[:] = [secret(p) for p in result.problems]
     result.seconds = time.monotonic() - t0
     return result
 
@@ -368,7 +375,11 @@ class _Runner:
         env = {
             "LABUP_LAB": self.lab.key,
             "LABUP_INSTANCE": self.instance,
-            "LABUP_LAB_PATH": self.local.path.relative_to(self.local.folder).as_posix(),
+            # the copy's spec there, and whose lab it is: a labup the solution runs on exactly
+            # that spec works on the original lab's resources (labspec.catalog.lab_origin)
+            "LABUP_LAB_PATH": self.place.path_of(
+                self.local.path.relative_to(self.local.folder).as_posix()),
+            "LABUP_LAB_ORIGIN": origin_of(self.lab),
             "LABUP_CLI": self.place.labup(),
         }
         docker_host = self.place.docker_host()

@@ -39,6 +39,10 @@ class Workplace(Protocol):
         127 when it could not be started. stdout holds stdout and stderr, as a terminal shows."""
         ...
 
+    def path_of(self, rel: str) -> str:
+        """The absolute path, on that machine, of the lab-folder file ``rel`` (POSIX)."""
+        ...
+
     def refresh(self) -> None:
         """Bring what the learner's commands wrote back into the local copy (checks that read
         lab files read the learner's)."""
@@ -88,6 +92,9 @@ class LocalWorkplace:
         except OSError as e:
             return CommandResult(127, f"cannot run {argv[0]}: {e}")
         return CommandResult(proc.returncode, proc.stdout or "")
+
+    def path_of(self, rel: str) -> str:
+        return str(self.folder / rel)
 
     def refresh(self) -> None:
         """The solution wrote into this very folder."""

@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from labspec.catalog import origin_of
 from labspec.errors import LabupError
 from labspec.model import Lab
 from provisioner.checks import netns
 from provisioner.checks.netns import Netns
+from provisioner.engine import labels as L
 from provisioner.engine.labels import resource_name
 from provisioner.engine.protocol import CheckEngine, CommandResult
 
@@ -26,6 +28,12 @@ TIMED_OUT_CODES = (124, 143)
 class CheckError(LabupError):
     """A check cannot even look at what it should (no such container, port not published):
     the runner reports it as a failure with this message."""
+
+
+class CheckBlocked(CheckError):
+    """The check cannot grade: what it must look at is not the lab's own (replaced by a
+    container labup did not create), or a negative check's target is not there. The runner
+    reports it as ``blocked``, never a pass."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +55,38 @@ class CheckContext:
         return self.engine.is_local
 
     # -- inspections ---------------------------------------------------------------------
-    def container(self, key: str) -> dict[str, Any]:
-        """Inspect of the lab's container ``key``; CheckError when it does not exist."""
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        """Inspect of container ``key``, None when no container has its name. A container of
+        the lab's own must carry the lab's labels (lab, instance, resource, origin): one with
+        the name that does not was put there by someone else, and :class:`CheckBlocked` says
+        so. Containers the learner creates (``learner_containers``) are found by name."""
         name = self.name(key)
         data = self.engine.inspect_container(name)
+        if data is None or not any(c.name == key for c in self.lab.containers):
+            return data
+        labels = (data.get("Config") or {}).get("Labels") or {}
+        owner = labels.get(L.LAB), labels.get(L.INSTANCE), labels.get(L.RESOURCE)
+        origin = labels.get(L.ORIGIN)
+        if labels.get(L.MANAGED) != "true":
+            raise CheckBlocked(
+                f"{name} is not the lab's own container: it carries no labup labels, so it "
+                "was replaced by one labup did not create; checks grade only the lab's own "
+                f"(`labup up {self.lab.key}` puts it back)"
+            )
+        if owner != (self.lab.key, self.instance, key) or (origin and origin != origin_of(
+                self.lab)):
+            raise CheckBlocked(
+                f"{name} is not this lab's container: its labels say lab {owner[0]}, instance "
+                f"{owner[1]}, resource {owner[2]} ({origin or 'no origin'}); checks grade only "
+                "the lab's own"
+            )
+        return data
+
+    def container(self, key: str) -> dict[str, Any]:
+        """Inspect of the lab's container ``key``; CheckError when it does not exist."""
+        data = self.lookup(key)
         if data is None:
-            raise CheckError(f"container {name} does not exist")
+            raise CheckError(f"container {self.name(key)} does not exist")
         return data
 
     def running_container(self, key: str) -> dict[str, Any]:
@@ -63,6 +97,12 @@ class CheckContext:
                 f"container {self.name(key)} is not running (status {state.get('Status', '?')})"
             )
         return data
+
+    def container_id(self, key: str) -> str:
+        """The ID of the running container ``key``, checked to be the lab's own: every engine
+        call that follows names this exact container, not whatever has the name by then."""
+        data = self.running_container(key)
+        return str(data.get("Id") or self.name(key))
 
     def published_port(self, key: str, port: int, protocol: str = "tcp") -> int:
         """The host port that container port ``port`` of ``key`` is published on."""
@@ -85,16 +125,16 @@ class CheckContext:
         workdir: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        self.running_container(key)
         return self.engine.exec(
-            self.name(key), list(argv), user=user, workdir=workdir, env=env, timeout=self.timeout
+            self.container_id(key), list(argv), user=user, workdir=workdir, env=env,
+            timeout=self.timeout,
         )
 
     def probe_from(self, key: str, argv: Sequence[str]) -> CommandResult:
         """Run argv in a probe joined to the network namespace of container ``key``."""
-        self.running_container(key)
         return self.engine.run_probe(
-            list(argv), network_mode=f"container:{self.name(key)}", timeout=self.timeout + 5
+            list(argv), network_mode=f"container:{self.container_id(key)}",
+            timeout=self.timeout + 5,
         )
 
     def netns(self, key: str) -> Netns | None:

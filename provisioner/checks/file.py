@@ -18,7 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.checks.context import VOLUME_MOUNT, CheckContext, CheckError, regex, shorten
+from provisioner.checks.context import (
+    VOLUME_MOUNT,
+    CheckBlocked,
+    CheckContext,
+    CheckError,
+    regex,
+    shorten,
+)
 from provisioner.checks.results import Outcome, failed, passed
 
 STAT_FORMAT = "%F|%a|%u|%U|%g|%G"
@@ -57,8 +64,7 @@ def _facts_in_container(
     (no exec, no tools needed in the image); content costs one ``cat`` exec; owner and group
     (``names``) one ``stat`` exec, which also gives the user and group names."""
     if not names:
-        ctx.running_container(key)
-        stat = ctx.engine.stat_path(ctx.name(key), path)
+        stat = ctx.engine.stat_path(ctx.container_id(key), path)
         if stat is None:
             return FileFacts(False, error="No such file or directory")
         facts = facts_from_engine_stat(stat)
@@ -111,7 +117,10 @@ def _mounting_container(ctx: CheckContext, volume: str) -> tuple[str, str] | Non
     for container in ctx.lab.containers:
         if not any(m.type == "volume" and m.source == volume for m in container.mounts):
             continue
-        data = ctx.engine.inspect_container(ctx.name(container.name))
+        try:
+            data = ctx.lookup(container.name)
+        except CheckBlocked:
+            continue  # replaced by someone else's: never read through it
         if data is None or not (data.get("State") or {}).get("Running"):
             continue
         for mount in data.get("Mounts") or []:

@@ -47,6 +47,69 @@ def resolve_endpoint(ctx: CheckContext, spec: Mapping[str, Any], *, default_port
     return Endpoint(mode, LOOPBACK, port)
 
 
+def container_addresses(data: Mapping[str, Any]) -> list[str]:
+    """The container's IPv4 addresses on its networks (what the engine's port proxy dials)."""
+    settings = data.get("NetworkSettings") or {}
+    found = [str(n.get("IPAddress")) for n in (settings.get("Networks") or {}).values()
+             if n.get("IPAddress")]
+    if settings.get("IPAddress") and settings["IPAddress"] not in found:
+        found.append(str(settings["IPAddress"]))
+    return found or [LOOPBACK]
+
+
+def alias_owner(ctx: CheckContext, alias: str) -> str | None:
+    """The container of the lab a name or network alias belongs to: by the spec, else by
+    the aliases its endpoints carry on the engine now (a learner may add one with
+    ``docker network connect --alias``). None: no container of the lab has it."""
+    keys = [*(c.name for c in ctx.lab.containers), *ctx.lab.learner_containers]
+    for c in ctx.lab.containers:
+        if alias in (c.name, ctx.name(c.name)) or any(alias in a.aliases for a in c.networks):
+            return c.name
+    for key in keys:
+        if alias in (key, ctx.name(key)):
+            return key
+    for key in keys:
+        data = ctx.engine.inspect_container(ctx.name(key)) or {}
+        networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+        if any(alias in (n.get("Aliases") or []) for n in networks.values()):
+            return key
+    return None
+
+
+def prove_target(ctx: CheckContext, spec: Mapping[str, Any]) -> str:
+    """A negative check ("cannot reach", "closed") proves something only about a target that
+    is there: the container (``to``, or the one ``alias`` belongs to) must exist, be the lab's
+    own and run. Otherwise :class:`CheckBlocked`, never a pass (a learner cannot "isolate" a
+    database by deleting or stopping it). Returns the target's Docker name."""
+    from provisioner.checks.context import CheckBlocked
+
+    to = spec.get("to")
+    key = str(to) if to else alias_owner(ctx, str(spec.get("alias", "")))
+    if key is None:
+        raise CheckBlocked(
+            f"{spec.get('alias')!r} names no container of the lab: a negative check cannot "
+            "prove anything about it"
+        )
+    try:
+        ctx.running_container(key)
+    except CheckBlocked:
+        raise
+    except CheckError as e:
+        raise CheckBlocked(f"{e.message}: a negative check needs its target running, or "
+                           "it proves nothing") from None
+    return ctx.name(key)
+
+
+def listens_inside(ctx: CheckContext, key: str, port: int) -> tuple[bool, str]:
+    """Whether container ``key`` answers on ``port`` from its own network namespace, on the
+    address the engine's port proxy connects to."""
+    from provisioner.checks.tcp import probe_tcp
+
+    data = ctx.running_container(key)
+    address = container_addresses(data)[0]
+    return probe_tcp(ctx, Endpoint("container", address, port, key))
+
+
 def run_probe_at(ctx: CheckContext, endpoint: Endpoint, argv: list[str]) -> CommandResult:
     """Run a probe command from the endpoint's vantage point (never used for "local")."""
     if endpoint.mode == "container":

@@ -7,7 +7,10 @@ reachable: {from: web, to: api}                                  # no port: ping
 ```
 The probe joins A's network namespace, so it sees exactly A's networks and DNS. The negative
 form passes only when the probe ran and could not connect (name not resolved, refused,
-timed out); a probe that could not run at all is a failure, never a pass.
+timed out); a probe that could not run at all is a failure, never a pass. It first proves
+its target is there: the container (``to``, or the one ``alias`` belongs to) exists, is the
+lab's own and runs; else it is blocked (a learner cannot "isolate" a database by deleting or
+stopping it).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from provisioner.checks.context import CheckContext, CheckError, as_int, shorten, target_address
-from provisioner.checks.net import Endpoint, probe_cause
+from provisioner.checks.net import Endpoint, probe_cause, prove_target
 from provisioner.checks.results import Outcome, failed, passed
 from provisioner.checks.tcp import probe_tcp
 
@@ -38,6 +41,8 @@ def check_reachable(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     source = str(spec["from"])
     address = target_address(ctx, spec)
     want = spec.get("reachable", True) is not False
+    if not want:  # isolation is proven only of a target that is there and answers itself
+        prove_target(ctx, spec)
     if "port" in spec:
         port = as_int(spec["port"], "port")
         ok, why = probe_tcp(ctx, Endpoint("container", address, port, source))

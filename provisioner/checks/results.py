@@ -18,10 +18,16 @@ JSON_VERSION = 1
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one attempt of a check type found: pass, fail or skipped, and why."""
+    """What one attempt of a check type found: pass, fail, skipped or blocked, and why."""
 
-    status: Literal["pass", "fail", "skipped"]
+    status: Literal["pass", "fail", "skipped", "blocked"]
     message: str
+
+
+def blocked(message: str) -> Outcome:
+    """The check cannot grade (what it must look at was replaced, or a negative check's
+    target is not there to prove anything): never a pass."""
+    return Outcome("blocked", message)
 
 
 def passed(message: str) -> Outcome:

@@ -14,13 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from labspec.errors import LabupError, UserInputError
 from labspec.model import Check, Lab
-from provisioner.checks.context import CheckContext, shorten
+from labspec.redact import Redactor, redactor
+from provisioner.checks.context import CheckBlocked, CheckContext, shorten
 from provisioner.checks.registry import get_check
-from provisioner.checks.results import CheckResult, CheckRun, Outcome, failed
+from provisioner.checks.results import CheckResult, CheckRun, Outcome, blocked, failed
 from provisioner.engine.labels import DEFAULT_INSTANCE
 from provisioner.engine.protocol import CheckEngine
 
@@ -59,22 +61,23 @@ def run_one(engine: CheckEngine, lab: Lab, check: Check, *, instance: str) -> Ch
     while True:
         attempts += 1
         outcome = _attempt(ctx, check)
-        if outcome.status != "fail" or time.monotonic() + delay > deadline:
+        if outcome.status not in ("fail", "blocked") or time.monotonic() + delay > deadline:
             break
         time.sleep(delay)
         delay = min(delay * 2, MAX_DELAY)
     duration = time.monotonic() - start
     message = outcome.message
-    if outcome.status == "fail" and attempts > 1:
+    if outcome.status in ("fail", "blocked") and attempts > 1:
         message += f" (after {attempts} attempts over {duration:.1f}s)"
+    secret = redactor(lab)  # command output may echo a secret: never in a result
     return CheckResult(
         id=check.id,
         type=check.type,
         stage=check.stage,
         status=outcome.status,
-        message=message,
-        hint=check.hint,
-        description=check.description,
+        message=secret(message),
+        hint=secret(check.hint),
+        description=secret(check.description),
         points=check.points,
         earned=check.points if outcome.status == "pass" else 0.0,
         duration=duration,
@@ -86,6 +89,8 @@ def _attempt(ctx: CheckContext, check: Check) -> Outcome:
     try:
         func = get_check(check.type)
         return func(ctx, check.spec)
+    except CheckBlocked as err:
+        return blocked(shorten(str(err), 400))
     except LabupError as err:
         return failed(shorten(str(err), 400))
     except Exception as err:  # a bug in a check type must not sink the other checks
@@ -118,7 +123,7 @@ def run_checks(
     selected = select_checks(lab, stages=tuple(stages), only=only)
     run = CheckRun(
         lab=lab.key,
-        title=lab.title,
+        title=redactor(lab)(lab.title),
         host=engine.host_label,
         instance=instance,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -142,9 +147,18 @@ def run_checks(
             for future in finished:
                 result = future.result()
                 done[running.pop(future)] = result
-    run.results = [done[c.id] for c in selected]
+    secret = redactor(lab)
+    run.results = [_redacted(done[c.id], secret) for c in selected]
     run.duration = time.monotonic() - start
     return run
+
+
+def _redacted(result: CheckResult, secret: Redactor) -> CheckResult:
+    """Secret values never reach a result (hence no report, JUnit, HTML or --json)."""
+    if not secret:
+        return result
+    return replace(result, message=secret(result.message), hint=secret(result.hint),
+                   description=secret(result.description))
 
 
 def _cost(check: Check) -> int:

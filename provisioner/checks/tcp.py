@@ -12,10 +12,12 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from provisioner.checks.context import CheckContext, CheckError, shorten
+from provisioner.checks.context import CheckContext, CheckError, as_int, shorten
 from provisioner.checks.net import (
     Endpoint,
+    listens_inside,
     probe_cause,
+    prove_target,
     resolve_endpoint,
     run_probe_at,
     tcp_argv,
@@ -46,6 +48,9 @@ def probe_tcp(ctx: CheckContext, endpoint: Endpoint) -> tuple[bool, str]:
 
 def check_tcp(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     want_open = spec.get("open", True) is not False
+    port = as_int(spec.get("port", 0), "port")
+    if not want_open and (spec.get("to") or spec.get("alias")):
+        prove_target(ctx, spec)  # "closed" proves nothing about a target that is not there
     try:
         endpoint = resolve_endpoint(ctx, spec, default_port=0)
     except CheckError as e:
@@ -54,6 +59,14 @@ def check_tcp(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
             return passed(f"{e.message}: closed from the host, as expected")
         raise
     is_open, why = probe_tcp(ctx, endpoint)
+    if is_open and endpoint.mode != "container" and spec.get("to"):
+        # the engine's port proxy accepts on a published port even when nothing listens in
+        # the container: the container's own side must answer too
+        inside, inner = listens_inside(ctx, str(spec["to"]), port)
+        if not inside:
+            is_open = False
+            why = (f"the engine's port proxy accepted on {endpoint.port}, but nothing "
+                   f"answers on {port} in {ctx.name(str(spec['to']))} ({inner})")
     label = endpoint.describe()
     if is_open == want_open:
         return passed(f"{label}: {'open' if is_open else 'closed'}, as expected ({why})")

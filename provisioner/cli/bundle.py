@@ -207,6 +207,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Load the images an engine lacks (compared by image ID) from a verified bundle."""
         from provisioner.cli.run import choose, run
+        from provisioner.offline.bundle_extract import extract_labs
         from provisioner.offline.bundle_format import Bundle
         from provisioner.offline.bundle_load import LoadResult
         from provisioner.targets.bundle_action import BundleLoadOptions, bundle_load_action
@@ -215,7 +216,7 @@ def register(app: typer.Typer) -> None:
         with Bundle.open(path) as bundle:  # refuse a bad bundle before touching any engine
             bundle.verify()
             if labs_dir is not None:
-                for folder in bundle.extract_labs(labs_dir):
+                for folder in extract_labs(bundle, labs_dir):
                     print(f"lab files: {folder}", file=sys.stderr)
         command = f"bundle load {path.name}"
         targets = choose(where, command)

@@ -80,19 +80,23 @@ def lab_needs(lab: Lab) -> list[str]:
 
 
 def lab_summary(lab: Lab) -> dict[str, Any]:
+    from labspec.redact import redactor
+
+    secret = redactor(lab)
     return {
         "id": lab.id,
         "key": lab.key,
         "name": lab.name,
-        "title": lab.title,
-        "description": " ".join(lab.description.split()),
+        "title": secret(lab.title),
+        "description": secret(" ".join(lab.description.split())),
         "folder": str(lab.folder),
         "needs": lab_needs(lab),
         "checks": {
             "env": sum(1 for c in lab.checks if c.stage == "env"),
             "task": sum(1 for c in lab.checks if c.stage == "task"),
         },
-        "params": {p.name: p.default for p in lab.params},
+        "params": {p.name: "***" if p.secret and p.default is not None else p.default
+                   for p in lab.params},
     }
 
 

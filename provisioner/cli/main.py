@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import typer
 
-from labspec.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, LabupError
+from labspec.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, LabupError, UserInputError
 
 # Command modules, in the order their commands appear in --help. Each has register(app).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -65,6 +65,27 @@ def _normalise(argv: list[str]) -> list[str]:
     return argv
 
 
+def check_text_args(args: Sequence[str]) -> None:
+    """Every argument is text labup can carry (into specs, labels, JSON, file names): bytes
+    that are not UTF-8 reach Python as lone surrogates, and are refused here, naming the
+    argument (a ``--set`` by its param name only: its value may be a secret), before anything
+    reads them."""
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            before = args[i - 1] if i else ""
+            text = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            if before == "--set" or arg.startswith("--set="):
+                shown = "--set " + text.removeprefix("--set=").partition("=")[0]
+            else:
+                shown = f"{before} {text!r}" if before.startswith("-") else repr(text)
+            raise UserInputError(
+                f"{shown}: not UTF-8 text",
+                hint="labup takes its arguments as UTF-8 (check the terminal's encoding)",
+            ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``labup`` console script."""
     args = _normalise(list(sys.argv[1:] if argv is None else argv))
@@ -74,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         normalise_env(os.environ)
     debug = "--debug" in args or os.environ.get("LABUP_DEBUG") == "1"
     try:
+        check_text_args(args)
         rc = app(args=args, prog_name="labup", standalone_mode=False)
     except LabupError as err:
         if debug:

@@ -23,9 +23,11 @@ def engine_url(url: str | None) -> str:
             hint="use unix:///path/docker.sock, tcp://host:port or ssh://user@host:port",
         )
     if chosen.startswith("ssh://"):
-        from provisioner.engine.ssh_keys import parse_ssh_url
+        from labspec.hosts import parse_ssh_url
 
-        parse_ssh_url(chosen)  # a password in the URL, a bad port: refused before connecting
+        # the inventory's rules (a password, a user or address that is not a plain name, a
+        # path, a bad port): refused before connecting
+        parse_ssh_url(chosen)
     return chosen
 
 

@@ -10,6 +10,7 @@ RESOURCE = "labup.resource"  # the resource's key in the spec
 CONFIG_HASH = "labup.config-hash"  # hash of the desired configuration
 RUN_ID = "labup.run"  # id of the `up` run that created it (cleanup of a failed run)
 SPEC_PATH = "labup.spec"  # the spec file it came from (for status)
+ORIGIN = "labup.origin"  # "catalog" or "spec:PATH": with the lab key, the lab's identity
 MANAGED = "labup.managed"  # "true": present on everything labup made
 
 DEFAULT_INSTANCE = "default"

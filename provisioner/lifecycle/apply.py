@@ -20,11 +20,13 @@ from labspec.model import Container, Lab
 from provisioner.engine import labels as L
 from provisioner.engine.protocol import DEFAULT_PARALLEL, Engine
 from provisioner.lifecycle.config_hash import CONFIG_JSON
+from provisioner.lifecycle.identity import origin_of
 from provisioner.lifecycle.images import ensure_images
 from provisioner.lifecycle.planner import Desired, Plan
 from provisioner.lifecycle.progress import Reporter
-
-LOG_TAIL = 15
+from provisioner.lifecycle.waits import container_error as _container_error
+from provisioner.lifecycle.waits import wait_completed as _wait_completed
+from provisioner.lifecycle.waits import wait_healthy as _wait_healthy
 
 
 class Cancelled(LabupError):
@@ -66,6 +68,7 @@ class ApplyContext:
             CONFIG_JSON: desired.config_json,
             L.RUN_ID: self.run_id,
             L.SPEC_PATH: str(self.lab.path),
+            L.ORIGIN: origin_of(self.lab),
         }
 
     def name(self, kind: str, key: str) -> str:
@@ -287,6 +290,10 @@ def _create_and_start(ctx: ApplyContext, c: Container) -> None:
         aliases = [c.name, *[x for x in a.aliases if x != c.name]]
         nets.append((ctx.name("network", a.network), tuple(aliases), a.ipv4_address))
     volumes = {v.name: ctx.name("volume", v.name) for v in ctx.lab.volumes}
+    if any(m.type == "bind" for m in c.mounts):  # resolved again, right before the create
+        from provisioner.lifecycle.bind_guard import check_binds, resolver
+
+        check_binds(ctx.lab, c, resolver(ctx.engine), name=want.name)
     ctx.engine.create_container(
         want.name,
         c,
@@ -306,54 +313,6 @@ def _create_and_start(ctx: ApplyContext, c: Container) -> None:
         raise EngineError(e.message, hint=hint) from e
     ctx.started_at[c.name] = time.monotonic()
     ctx.reporter.resource("container", want.name, "started", time.monotonic() - t0)
-
-
-def _wait_healthy(ctx: ApplyContext, c: Container) -> None:
-    assert c.healthcheck is not None
-    name = ctx.name("container", c.name)
-    t0 = time.monotonic()
-    deadline = t0 + ctx.timeout
-    last_output = ""
-    while True:
-        ctx.check_cancel()
-        info = ctx.engine.inspect_container(name) or {}
-        state = info.get("State") or {}
-        health = state.get("Health") or {}
-        log = health.get("Log") or []
-        if log:
-            last_output = str(log[-1].get("Output", "")).strip()
-        status = health.get("Status")
-        if status == "healthy":
-            ctx.reporter.resource("container", name, "healthy", time.monotonic() - t0)
-            return
-        if state.get("Status") in ("exited", "dead"):
-            raise _container_error(ctx, name, f"exited (code {state.get('ExitCode')}) before "
-                                   "its healthcheck passed", last_output)
-        if status == "unhealthy":
-            raise _container_error(ctx, name, "is unhealthy: its healthcheck keeps failing",
-                                   last_output)
-        if time.monotonic() > deadline:
-            raise _container_error(ctx, name, f"not healthy after {ctx.timeout:g}s", last_output)
-        time.sleep(0.2)
-
-
-def _wait_completed(ctx: ApplyContext, c: Container) -> None:
-    name = ctx.name("container", c.name)
-    t0 = time.monotonic()
-    deadline = t0 + ctx.timeout
-    while True:
-        ctx.check_cancel()
-        state = (ctx.engine.inspect_container(name) or {}).get("State") or {}
-        if state.get("Status") in ("exited", "dead"):
-            code = state.get("ExitCode")
-            if code == 0:
-                ctx.reporter.resource("container", name, "completed", time.monotonic() - t0)
-                return
-            raise _container_error(ctx, name, f"exited with code {code} (others wait for it "
-                                   "to complete successfully)")
-        if time.monotonic() > deadline:
-            raise _container_error(ctx, name, f"did not complete within {ctx.timeout:g}s")
-        time.sleep(0.2)
 
 
 def settle_check(ctx: ApplyContext) -> None:
@@ -376,19 +335,6 @@ def settle_check(ctx: ApplyContext) -> None:
                               "keep running?")
             continue
         raise _container_error(ctx, o.name, f"exited at once ({o.status or o.state})")
-
-
-def _container_error(ctx: ApplyContext, name: str, what: str, health: str = "") -> EngineError:
-    parts = [what]
-    if health:
-        parts.append("last healthcheck output:\n" + _indent(health[-1500:]))
-    logs = ctx.engine.logs_tail(name, LOG_TAIL)
-    parts.append(f"last {LOG_TAIL} log lines:\n" + (_indent(logs) if logs else "    (no output)"))
-    return EngineError("\n  ".join(parts), resource=name)
-
-
-def _indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.splitlines())
 
 
 def _parallel(ctx: ApplyContext, work: Sequence[tuple[str, Callable[[], None]]]) -> None:

@@ -190,10 +190,20 @@ def down(
     volumes: bool = False,
     reporter: Reporter,
     parallel: int = DEFAULT_PARALLEL,
+    origin: str | None = None,
 ) -> DownResult:
-    """Remove a lab instance (``instance=None``: every instance of the lab)."""
+    """Remove a lab instance (``instance=None``: every instance of the lab). With ``origin``
+    (a spec named the lab), refuse before removing anything when a resource under the key
+    belongs to another spec (:mod:`provisioner.lifecycle.identity`)."""
     result = DownResult(lab_key, instance)
-    return remove_labelled(engine, L.selector(lab_key, instance), volumes=volumes,
+    selector = L.selector(lab_key, instance)
+    if origin is not None:
+        from provisioner.lifecycle.identity import refuse_foreign
+
+        kinds = ("container", "network", "volume") if volumes else ("container", "network")
+        for kind in kinds:
+            refuse_foreign(lab_key, instance, origin, engine.list_resources(kind, selector))
+    return remove_labelled(engine, selector, volumes=volumes,
                            reporter=reporter, result=result, parallel=parallel)
 
 

@@ -187,6 +187,9 @@ def build_image(
         L.RUN_ID: run_id,
         BUILD_HASH: step.build_hash or "",
     }
+    from provisioner.lifecycle.bind_guard import check_build_context
+
+    check_build_context(Path(step.build.context), image=step.ref)
     output: list[str] = []
     current_step = ""
     step_output: list[str] = []

@@ -23,6 +23,7 @@ from provisioner.lifecycle.config_hash import (
     network_config,
     volume_config,
 )
+from provisioner.lifecycle.identity import origin_of, refuse_foreign
 from provisioner.lifecycle.images import ImageStep, plan_images
 
 ACTIONS = ("create", "replace", "keep", "remove")
@@ -158,6 +159,7 @@ def make_plan(
     images = plan_images(engine, lab)
     desired = desired_state(lab, instance, {i.key: i.build_hash for i in images if i.build_hash})
     seen = observe(engine, lab.key, instance) if observed is None else observed
+    refuse_foreign(lab.key, instance, origin_of(lab), seen)  # another spec's: never touched
     steps: list[Step] = [
         Step("image", i.key, i.ref, i.action, i.reason) for i in images
     ]

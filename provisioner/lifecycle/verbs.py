@@ -13,13 +13,13 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from labspec.errors import LabupError
+from labspec.errors import EngineError, LabupError
 from labspec.model import Lab
 from provisioner.engine import labels as L
 from provisioner.engine.protocol import DEFAULT_PARALLEL
@@ -157,6 +157,7 @@ def up(
                                   + _count(result.cleaned_up.removed) + ")")
         if failure is not None:
             cause = failure if isinstance(failure, LabupError) else Cancelled("interrupted")
+            _redact(cause, lab)
             result.ok = False
             result.error = str(cause)
             _finish(result, reporter, t0)
@@ -170,6 +171,19 @@ def up(
             result.error = "environment checks failed"
     _finish(result, reporter, t0)
     return result
+
+
+def _redact(error: LabupError, lab: Lab) -> None:
+    """An engine's error may quote what it was given (an env value): no secret in it."""
+    from labspec.redact import redactor
+
+    secret = redactor(lab)
+    if secret:
+        error.message = secret(error.message)
+        error.hint = secret(error.hint) if error.hint else error.hint
+        error.args = (secret(str(error.args[0])),) if error.args else error.args
+        if isinstance(error, EngineError):
+            error.detail = secret(error.detail)
 
 
 def _count(resources: list[tuple[str, str]]) -> str:
@@ -201,13 +215,16 @@ def down(
     volumes: bool = False,
     reporter: Reporter,
     parallel: int = DEFAULT_PARALLEL,
+    origin: str | None = None,
 ) -> DownResult:
-    """Remove the instance's containers and networks (and volumes with ``volumes=True``)."""
+    """Remove the instance's containers and networks (and volumes with ``volumes=True``).
+    ``origin``: the spec's (see :mod:`provisioner.lifecycle.identity`); another spec's
+    resources under the same key are then refused, not removed."""
     from provisioner.lifecycle.destroy import down as _down
 
     with sigterm_as_interrupt():
         return _down(engine, lab_key, instance, volumes=volumes, reporter=reporter,
-                     parallel=parallel)
+                     parallel=parallel, origin=origin)
 
 
 def reset(
@@ -220,12 +237,21 @@ def reset(
     parallel: int = DEFAULT_PARALLEL,
     timeout: float = 120.0,
     checks: bool = True,
+    prepare: Callable[[], Lab] | None = None,
 ) -> tuple[DownResult, UpResult]:
-    """Back to the clean state of a fresh ``up``: down with volumes, then up."""
-    removed = down(engine, lab.key, instance, volumes=True, reporter=reporter, parallel=parallel)
+    """Back to the clean state of a fresh ``up``: down with volumes, then up. ``prepare``
+    runs between the two, once the lab's containers are gone, and gives the lab to bring up
+    (over SSH: the learner's copy of the lab folder made the lab's again, read-write folders
+    included, which no container can race while none runs)."""
+    from provisioner.lifecycle.identity import origin_of
+
+    removed = down(engine, lab.key, instance, volumes=True, reporter=reporter, parallel=parallel,
+                   origin=origin_of(lab))
     if not removed.ok:
         names = ", ".join(n for _, n, _ in removed.left)
         raise LabupError(f"reset could not remove {names}; not bringing the lab up again")
+    if prepare is not None:
+        lab = prepare()
     result = up(engine, lab, instance=instance, reporter=reporter,
                 keep_on_failure=keep_on_failure, parallel=parallel, timeout=timeout,
                 checks=checks)

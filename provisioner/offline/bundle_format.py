@@ -14,183 +14,54 @@ Layout of a bundle (an uncompressed tar; layer data is already compressed or not
 
 :func:`provisioner.offline.bundle_write.write_bundle` writes ``OUT.part``, re-reads and verifies it,
 then renames it to ``OUT``. :func:`provisioner.offline.bundle_load.load_bundle_into` loads what an
-engine lacks. This module holds the format: the manifest, opening and verifying.
+engine lacks; :func:`provisioner.offline.bundle_extract.extract_labs` writes its lab folders.
+The manifest and its strict reader are :mod:`provisioner.offline.bundle_manifest`; this module
+opens a bundle and checks it: no member but regular files, folders and (under ``images/``)
+symlinks that stay inside, no name twice, every image's ID the digest of its config.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import tarfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from labspec.errors import UserInputError
+from provisioner.offline.bundle_manifest import (
+    FORMAT,
+    IMAGES_PREFIX,
+    LABS_PREFIX,
+    MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    BundledImage,
+    BundledLab,
+    BundleError,
+    Manifest,
+    Member,
+    parse_manifest_bytes,
+)
 
-FORMAT = "labup-bundle/1"
-MANIFEST_NAME = "labup-bundle.json"
-IMAGES_PREFIX = "images/"
-LABS_PREFIX = "labs/"
+__all__ = [
+    "CHUNK",
+    "FORMAT",
+    "IMAGES_PREFIX",
+    "LABS_PREFIX",
+    "MANIFEST_NAME",
+    "Bundle",
+    "BundleError",
+    "BundledImage",
+    "BundledLab",
+    "Manifest",
+    "Member",
+    "describe",
+    "member_kind",
+]
+
 CHUNK = 1 << 20
-_SKIP_NAMES = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-
-WriteProgress = Callable[[str, int], None]  # (what is being written, bytes so far)
-
-
-class BundleError(UserInputError):
-    """A bundle is missing, truncated, corrupt, or cannot be built from what is on the engine."""
-
-
-@dataclass(frozen=True)
-class Member:
-    """One member of the bundle, as the manifest records it."""
-
-    name: str
-    type: Literal["file", "symlink", "dir"]
-    size: int = 0
-    sha256: str = ""
-    target: str = ""  # for symlinks: the member it points to (resolved, bundle-relative)
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"type": self.type}
-        if self.type == "file":
-            data.update(size=self.size, sha256=self.sha256)
-        if self.type == "symlink":
-            data["target"] = self.target
-        return data
-
-
-@dataclass(frozen=True)
-class BundledImage:
-    id: str  # sha256:...
-    tags: tuple[str, ...]  # the references the labs use, e.g. "python:3.11-slim"
-    repo_digests: tuple[str, ...]
-    size: int  # the image's size on the engine (uncompressed), as docker reports it
-    config: str  # member name of the image config
-    layers: tuple[str, ...]  # member names of the layer tars, base first
-    save_entry: Mapping[str, Any]  # docker save's manifest.json entry for this image
-    labs: tuple[str, ...] = ()  # keys of the labs that need it
-
-    @property
-    def short_id(self) -> str:
-        return self.id.split(":", 1)[-1][:12]
-
-
-@dataclass(frozen=True)
-class BundledLab:
-    key: str
-    id: int | None
-    name: str
-    title: str
-    folder: str  # member prefix, e.g. "labs/05-networking"
-    spec: str  # member name of the spec file
-    images: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Manifest:
-    created: str
-    labup_version: str
-    labs: tuple[BundledLab, ...]
-    images: tuple[BundledImage, ...]
-    members: Mapping[str, Member] = field(default_factory=dict)
-    format: str = FORMAT
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "created": self.created,
-            "labup_version": self.labup_version,
-            "labs": [
-                {
-                    "key": lab.key,
-                    "id": lab.id,
-                    "name": lab.name,
-                    "title": lab.title,
-                    "folder": lab.folder,
-                    "spec": lab.spec,
-                    "images": list(lab.images),
-                }
-                for lab in self.labs
-            ],
-            "images": [
-                {
-                    "id": img.id,
-                    "tags": list(img.tags),
-                    "repo_digests": list(img.repo_digests),
-                    "size": img.size,
-                    "config": img.config,
-                    "layers": list(img.layers),
-                    "save_entry": dict(img.save_entry),
-                    "labs": list(img.labs),
-                }
-                for img in self.images
-            ],
-            "members": {name: m.to_json() for name, m in sorted(self.members.items())},
-        }
-
-    @classmethod
-    def from_json(cls, data: Any, *, source: str) -> Manifest:
-        """Parse a manifest; any structural problem is a :class:`BundleError`."""
-        try:
-            if not isinstance(data, dict) or data.get("format") != FORMAT:
-                found = data.get("format") if isinstance(data, dict) else type(data).__name__
-                raise BundleError(
-                    f"{source}: not a labup bundle manifest (format {found!r}, expected {FORMAT!r})"
-                )
-            members = {
-                str(name): Member(
-                    name=str(name),
-                    type=m["type"],
-                    size=int(m.get("size", 0)),
-                    sha256=str(m.get("sha256", "")),
-                    target=str(m.get("target", "")),
-                )
-                for name, m in data["members"].items()
-            }
-            labs = tuple(
-                BundledLab(
-                    key=str(x["key"]),
-                    id=None if x.get("id") is None else int(x["id"]),
-                    name=str(x["name"]),
-                    title=str(x.get("title", "")),
-                    folder=str(x["folder"]),
-                    spec=str(x["spec"]),
-                    images=tuple(str(i) for i in x.get("images", ())),
-                )
-                for x in data["labs"]
-            )
-            images = tuple(
-                BundledImage(
-                    id=str(x["id"]),
-                    tags=tuple(str(t) for t in x["tags"]),
-                    repo_digests=tuple(str(d) for d in x.get("repo_digests", ())),
-                    size=int(x["size"]),
-                    config=str(x["config"]),
-                    layers=tuple(str(la) for la in x["layers"]),
-                    save_entry=dict(x["save_entry"]),
-                    labs=tuple(str(k) for k in x.get("labs", ())),
-                )
-                for x in data["images"]
-            )
-            return cls(
-                created=str(data.get("created", "")),
-                labup_version=str(data.get("labup_version", "")),
-                labs=labs,
-                images=images,
-                members=members,
-            )
-        except BundleError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise BundleError(f"{source}: the bundle manifest is damaged ({e!r})") from e
-
-    @property
-    def images_bytes(self) -> int:
-        """Bytes of image data stored in the bundle (shared layers counted once)."""
-        return sum(m.size for m in self.members.values() if m.name.startswith(IMAGES_PREFIX))
+MAX_MANIFEST_READ = MAX_MANIFEST_BYTES + 1  # one byte more than allowed: too big is seen
+MAX_MEMBERS = 1_000_000
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,12 +71,21 @@ class Manifest:
 
 class Bundle:
     """An open bundle file. Opening reads the manifest and checks that every member it lists
-    is present with its recorded size and type; :meth:`verify` checks the sha256 sums."""
+    is present with its recorded size and type, and nothing else is; :meth:`verify` checks
+    the sha256 sums. Lab folders are written by
+    :func:`provisioner.offline.bundle_extract.extract_labs`, never by tarfile."""
 
-    def __init__(self, path: Path, tar: tarfile.TarFile, manifest: Manifest) -> None:
+    def __init__(
+        self,
+        path: Path,
+        tar: tarfile.TarFile,
+        manifest: Manifest,
+        entries: dict[str, tarfile.TarInfo] | None = None,
+    ) -> None:
         self.path = path
         self.tar = tar
         self.manifest = manifest
+        self.entries = entries if entries is not None else {m.name: m for m in tar.getmembers()}
 
     @classmethod
     def open(cls, path: str | Path) -> Bundle:
@@ -217,12 +97,13 @@ class Bundle:
         except (tarfile.TarError, OSError, EOFError) as e:
             raise BundleError(f"{path}: not a readable tar file ({e})") from e
         try:
-            manifest = _read_manifest(tar, path)
-            _check_structure(tar, manifest, path)
+            entries = _entries(tar, path)
+            manifest = _read_manifest(tar, entries, path)
+            _check_structure(entries, manifest, path)
         except BaseException:
             tar.close()
             raise
-        return cls(path, tar, manifest)
+        return cls(path, tar, manifest, entries)
 
     def __enter__(self) -> Bundle:
         return self
@@ -235,7 +116,8 @@ class Bundle:
 
     def chunks(self, name: str) -> Iterator[bytes]:
         """The data of file member ``name``, in chunks."""
-        handle = self.tar.extractfile(name)
+        entry = self.entries.get(name)
+        handle = self.tar.extractfile(entry) if entry is not None and entry.isreg() else None
         if handle is None:
             raise BundleError(f"{self.path}: member {name} has no data")
         with handle:
@@ -260,38 +142,24 @@ class Bundle:
             member = self.manifest.members[name]
             if member.type != "file":
                 continue
-            digest = hashlib.sha256()
+            data = hashlib.sha256()
             size = 0
             for chunk in self.chunks(name):
-                digest.update(chunk)
+                data.update(chunk)
                 size += len(chunk)
-            if size != member.size or digest.hexdigest() != member.sha256:
-                raise BundleError(
-                    f"{self.path}: checksum mismatch in {name}: the bundle is corrupt "
-                    f"(expected sha256 {member.sha256[:16]}..., {member.size} bytes; "
-                    f"found {digest.hexdigest()[:16]}..., {size} bytes)",
-                    hint="copy the bundle again, or rebuild it with `labup bundle`",
-                )
+            self.check_digest(member, size, data.hexdigest())
             checked += size
         return checked
 
-    def extract_labs(self, dest: str | Path) -> list[Path]:
-        """Write the bundle's lab folders into ``dest`` (``dest/05-networking/lab.yaml``...),
-        checksums checked first; returns the folders. ``LABUP_LABS_DIR=dest labup 5`` then
-        runs the bundled labs."""
-        dest = Path(dest)
-        names = [n for n in self.manifest.members if n.startswith(LABS_PREFIX)]
-        self.verify(names)
-        members = [
-            self.tar.getmember(n).replace(name=n.removeprefix(LABS_PREFIX), deep=False)
-            for n in sorted(names)
-        ]
-        try:
-            dest.mkdir(parents=True, exist_ok=True)
-            self.tar.extractall(dest, members=members, filter="data")
-        except (OSError, tarfile.TarError) as e:
-            raise BundleError(f"cannot write the lab folders under {dest}: {e}") from e
-        return [dest / lab.folder.removeprefix(LABS_PREFIX) for lab in self.manifest.labs]
+    def check_digest(self, member: Member, size: int, digest: str) -> None:
+        """BundleError unless ``size`` and ``digest`` are what the manifest says of ``member``."""
+        if size != member.size or digest != member.sha256:
+            raise BundleError(
+                f"{self.path}: checksum mismatch in {member.name}: the bundle is corrupt "
+                f"(expected sha256 {member.sha256[:16]}..., {member.size} bytes; "
+                f"found {digest[:16]}..., {size} bytes)",
+                hint="copy the bundle again, or rebuild it with `labup bundle`",
+            )
 
     def resolve(self, name: str) -> str:
         """Follow symlink members to the file member they end at."""
@@ -306,55 +174,118 @@ class Bundle:
         return name
 
 
-def _read_manifest(tar: tarfile.TarFile, path: Path) -> Manifest:
+def member_kind(entry: tarfile.TarInfo) -> str:
+    """``file``, ``dir`` or ``symlink``; anything else (hard link, FIFO, device, sparse or
+    contiguous file) is named for what it is, and no manifest type matches it."""
+    if entry.type in (tarfile.REGTYPE, tarfile.AREGTYPE) and not entry.issparse():
+        return "file"
+    if entry.type == tarfile.DIRTYPE:
+        return "dir"
+    if entry.type == tarfile.SYMTYPE:
+        return "symlink"
+    return {
+        tarfile.LNKTYPE: "hard link",
+        tarfile.FIFOTYPE: "FIFO",
+        tarfile.CHRTYPE: "character device",
+        tarfile.BLKTYPE: "block device",
+        tarfile.CONTTYPE: "contiguous file",
+    }.get(entry.type, f"member of tar type {entry.type!r}")
+
+
+def _entries(tar: tarfile.TarFile, path: Path) -> dict[str, tarfile.TarInfo]:
+    """Every tar member by name; a name given twice is refused (which copy would count?)."""
+    entries: dict[str, tarfile.TarInfo] = {}
     try:
-        names = tar.getnames()
+        for m in tar:
+            if m.name in entries:
+                raise BundleError(f"{path}: member {m.name!r:.200} is in the tar twice")
+            if len(entries) >= MAX_MEMBERS:
+                raise BundleError(f"{path}: more than {MAX_MEMBERS} members: not a labup bundle")
+            entries[m.name] = m
     except (tarfile.TarError, OSError, EOFError) as e:
         raise BundleError(f"{path}: the bundle is truncated or damaged ({e})") from e
-    if MANIFEST_NAME not in names:
-        last = names[-1] if names else "nothing"
+    return entries
+
+
+def _read_manifest(
+    tar: tarfile.TarFile, entries: dict[str, tarfile.TarInfo], path: Path
+) -> Manifest:
+    entry = entries.get(MANIFEST_NAME)
+    if entry is None:
+        last = next(reversed(entries), "nothing")
         raise BundleError(
             f"{path}: no {MANIFEST_NAME} inside: the bundle is truncated (it is written last; "
             f"the last member found is {last}) or is not a labup bundle",
             hint="copy the bundle again (compare its size with the original)",
         )
-    handle = tar.extractfile(MANIFEST_NAME)
+    handle = tar.extractfile(entry) if member_kind(entry) == "file" else None
     if handle is None:
         raise BundleError(f"{path}: {MANIFEST_NAME} is not a file")
     try:
         with handle:
-            data = json.loads(handle.read().decode("utf-8"))
+            raw = handle.read(MAX_MANIFEST_READ)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise BundleError(
             f"{path}: the manifest is cut short: the bundle is truncated ({e})"
         ) from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(
-            f"{path}: the manifest is not valid JSON: the bundle is corrupt ({e})"
-        ) from e
-    return Manifest.from_json(data, source=str(path))
+    return parse_manifest_bytes(raw, source=str(path))
 
 
-def _check_structure(tar: tarfile.TarFile, manifest: Manifest, path: Path) -> None:
-    present = {m.name: m for m in tar.getmembers()}
+def _check_structure(
+    entries: dict[str, tarfile.TarInfo], manifest: Manifest, path: Path
+) -> None:
+    for name, entry in entries.items():
+        kind = member_kind(entry)
+        if kind not in ("file", "dir", "symlink"):
+            raise BundleError(f"{path}: member {name!r:.200} is a {kind}: a bundle holds none")
     for name, member in manifest.members.items():
-        found = present.get(name)
+        found = entries.get(name)
         if found is None:
             raise BundleError(f"{path}: member {name} listed in the manifest is missing")
-        kind = "file" if found.isfile() else "symlink" if found.issym() else "dir"
+        kind = member_kind(found)
         if kind != member.type:
             raise BundleError(f"{path}: member {name} is a {kind}, the manifest says {member.type}")
         if kind == "file" and found.size != member.size:
             raise BundleError(
                 f"{path}: member {name} has {found.size} bytes, the manifest says {member.size}"
             )
-    extra = sorted(set(present) - set(manifest.members) - {MANIFEST_NAME})
+        if kind == "symlink":
+            target = os.path.normpath(os.path.join(os.path.dirname(name), found.linkname))
+            if found.linkname.startswith("/") or target != member.target:
+                raise BundleError(
+                    f"{path}: symlink {name} points to {found.linkname!r:.200}, "
+                    f"the manifest says {member.target}"
+                )
+    extra = sorted(set(entries) - set(manifest.members) - {MANIFEST_NAME})
     if extra:
         raise BundleError(f"{path}: members not in the manifest: {', '.join(extra[:5])}")
     for image in manifest.images:
         for name in (image.config, *image.layers):
             if name not in manifest.members:
                 raise BundleError(f"{path}: image {image.short_id} needs {name}, not in the bundle")
+        _check_image_id(manifest, image, path)
+    for lab in manifest.labs:
+        spec = manifest.members.get(lab.spec)
+        if spec is None or spec.type != "file":
+            raise BundleError(f"{path}: lab {lab.key}'s spec {lab.spec} is not in the bundle")
+
+
+def _check_image_id(manifest: Manifest, image: BundledImage, path: Path) -> None:
+    """An image's ID is the sha256 of its config: a bundle cannot name one image and carry
+    another (the engine would keep the ID of what it loads, under the tags of the first)."""
+    name, seen = image.config, set()
+    while name in manifest.members and manifest.members[name].type == "symlink":
+        if name in seen:
+            break
+        seen.add(name)
+        name = manifest.members[name].target
+    config = manifest.members.get(name)
+    if config is None or config.type != "file" or image.id != "sha256:" + config.sha256:
+        raise BundleError(
+            f"{path}: image {image.id[:19]}... ({', '.join(image.tags)}) does not match its "
+            f"config {image.config}: the bundle is corrupt or hostile",
+            hint="build the bundle again with `labup bundle`",
+        )
 
 
 def describe(

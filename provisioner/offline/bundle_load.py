@@ -6,10 +6,15 @@ For each image of the bundle the engine is asked first, by image ID:
 - present under another tag (same ID): the tag is added, nothing sent;
 - absent: its config and layers go into ONE ``docker load`` stream, re-packed on the fly
   from the bundle's members (a docker-save subset: ``manifest.json`` listing only these
-  images). Layers whose chain is already on the engine (because an image of the bundle
+  images, and no tags: ``RepoTags`` is null whatever the bundle's copy of docker's entry
+  says). Layers whose chain is already on the engine (because an image of the bundle
   that shares them is present) are left out: the engine's loader reuses its own copy and
   never opens their files. Engines using the containerd image store need every blob, so
   they get all the layers of the images they lack.
+
+After the load, labup tags each image with exactly the manifest's tags, by image ID (which
+the bundle cannot fake: it is the digest of the config, checked at open), and the result names
+every tag it applied with the image ID it now points to.
 
 The bundle's checksums are verified before anything is sent. An interrupted stream is
 retried: the engine is asked again what it lacks, and only that is sent.
@@ -17,21 +22,28 @@ retried: the engine is asked again what it lacks, and only that is sent.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import posixpath
-import tarfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labspec.errors import EngineError
-from provisioner.offline.bundle_format import IMAGES_PREFIX, Bundle, BundledImage, BundleError
+from provisioner.offline.bundle_format import Bundle, BundledImage
+from provisioner.offline.bundle_stream import (
+    BLOCK,
+    _Counter,
+    _stream,
+    _subset_parts,
+    chain_ids,
+)
+from provisioner.offline.bundle_stream import diff_ids as _diff_ids
+
+__all__ = ["BLOCK", "LoadPlan", "LoadResult", "_Counter", "_stream", "_subset_parts",
+           "chain_ids", "load_bundle_into", "plan_load", "split_tag"]
 
 LoadProgress = Callable[[int, int], None]  # (bytes sent, bytes to send)
-BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,13 @@ class LoadResult:
     seconds: float = 0.0
     attempts: int = 0  # load streams started (0 when nothing was missing)
     messages: tuple[str, ...] = field(default=(), compare=False)
+    applied: tuple[tuple[str, str], ...] = ()  # (tag, image ID) of every tag this load set
+
+    def _with_ids(self, tags: tuple[str, ...]) -> str:
+        ids = dict(self.applied)
+        return ", ".join(
+            f"{t} ({ids[t].split(':', 1)[-1][:12]})" if t in ids else t for t in tags
+        )
 
     @property
     def sent_nothing(self) -> bool:
@@ -56,9 +75,9 @@ class LoadResult:
         """One line for people: what was loaded, tagged, already there, and the bytes sent."""
         parts = []
         if self.loaded:
-            parts.append(f"loaded {', '.join(self.loaded)}")
+            parts.append(f"loaded {self._with_ids(self.loaded)}")
         if self.tagged:
-            parts.append(f"tagged {', '.join(self.tagged)}")
+            parts.append(f"tagged {self._with_ids(self.tagged)}")
         if self.present:
             parts.append(f"{len(self.present)} already present")
         sent = f"sent {self.bytes_sent / 1e6:.1f} MB" if self.bytes_sent else "sent nothing"
@@ -81,6 +100,7 @@ class LoadResult:
             "bytes_skipped": self.bytes_skipped,
             "seconds": round(self.seconds, 3),
             "attempts": self.attempts,
+            "applied": [{"tag": tag, "id": image_id} for tag, image_id in self.applied],
         }
 
 
@@ -114,25 +134,6 @@ def split_tag(ref: str) -> tuple[str, str]:
     return repo, tag
 
 
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """Docker's layer chain IDs for a list of diff IDs (base first)."""
-    chains: list[str] = []
-    for diff in diff_ids:
-        if not chains:
-            chains.append(diff)
-        else:
-            chains.append("sha256:" + hashlib.sha256(f"{chains[-1]} {diff}".encode()).hexdigest())
-    return chains
-
-
-def _diff_ids(bundle: Bundle, image: BundledImage) -> list[str]:
-    data = b"".join(bundle.chunks(bundle.resolve(image.config)))
-    try:
-        return [str(d) for d in json.loads(data)["rootfs"]["diff_ids"]]
-    except (ValueError, KeyError, TypeError) as e:
-        raise BundleError(f"{bundle.path}: image config {image.config} is damaged ({e})") from e
-
-
 def plan_load(api: Any, bundle: Bundle) -> LoadPlan:
     """Ask the engine which images of the bundle it has (by ID, then by tag)."""
     present: list[str] = []
@@ -159,86 +160,6 @@ def _containerd_store(api: Any) -> bool:
         return True
     status = info.get("DriverStatus") or []
     return any("containerd.snapshotter" in str(v) for row in status for v in row)
-
-
-@dataclass(frozen=True)
-class _Part:
-    info: tarfile.TarInfo
-    source: str | bytes | None  # member name, literal bytes, or None (no data)
-
-    @property
-    def header(self) -> bytes:
-        return self.info.tobuf(format=tarfile.GNU_FORMAT, encoding="utf-8", errors="strict")
-
-    @property
-    def length(self) -> int:
-        size = self.info.size if self.info.isfile() else 0
-        return len(self.header) + size + (-size % BLOCK)
-
-
-def _subset_parts(
-    bundle: Bundle, images: Sequence[BundledImage], skip_chains: frozenset[str]
-) -> tuple[list[_Part], int]:
-    """The members of a docker-save tar holding ``images``; returns (parts, bytes skipped)."""
-    needed: dict[str, None] = {}
-    skipped_layers: set[str] = set()
-    for image in images:
-        needed.setdefault(image.config, None)
-        chains = chain_ids(_diff_ids(bundle, image)) if skip_chains else []
-        for i, layer in enumerate(image.layers):
-            if i < len(chains) and chains[i] in skip_chains:
-                skipped_layers.add(layer)
-            else:
-                needed.setdefault(layer, None)
-    skipped = sum(
-        bundle.manifest.members[bundle.resolve(n)].size for n in skipped_layers - set(needed)
-    )
-    entries = [dict(image.save_entry) for image in images]
-    manifest = json.dumps(entries).encode()
-    info = tarfile.TarInfo("manifest.json")
-    info.size, info.mode = len(manifest), 0o644
-    parts = [_Part(info, manifest)]
-    for name in needed:
-        member = bundle.manifest.members[name]
-        out_name = name.removeprefix(IMAGES_PREFIX)
-        info = tarfile.TarInfo(out_name)
-        info.mode = 0o644
-        if member.type == "symlink" and member.target in needed:
-            info.type = tarfile.SYMTYPE
-            info.linkname = posixpath.relpath(member.target, posixpath.dirname(name))
-            parts.append(_Part(info, None))
-            continue
-        real = bundle.resolve(name)  # a symlink whose target stays behind travels as a copy
-        info.size = bundle.manifest.members[real].size
-        parts.append(_Part(info, real))
-    return parts, skipped
-
-
-class _Counter:
-    def __init__(self, total: int, progress: LoadProgress | None) -> None:
-        self.total = total
-        self.sent = 0
-        self.progress = progress
-
-    def __call__(self, data: bytes) -> bytes:
-        self.sent += len(data)
-        if self.progress is not None:
-            self.progress(self.sent, self.total)
-        return data
-
-
-def _stream(bundle: Bundle, parts: Sequence[_Part], step: _Counter) -> Iterator[bytes]:
-    for part in parts:
-        yield step(part.header)
-        if isinstance(part.source, bytes):
-            yield step(part.source)
-        elif isinstance(part.source, str):
-            for chunk in bundle.chunks(part.source):
-                yield step(chunk)
-        size = part.info.size if part.info.isfile() else 0
-        if size % BLOCK:
-            yield step(b"\0" * (BLOCK - size % BLOCK))
-    yield step(b"\0" * (2 * BLOCK))
 
 
 def _send(api: Any, body: Iterator[bytes], timeout: float) -> list[str]:
@@ -326,12 +247,9 @@ def _load(
         if not only_missing:
             plan = LoadPlan((), (), bundle.manifest.images, frozenset())
         for image_id, ref in plan.tag:
-            repo, tag = split_tag(ref)
-            try:
-                api.tag(image_id, repo, tag, force=True)
-            except Exception as e:
-                raise EngineError(f"cannot tag {image_id[:19]} as {ref}: {e}", host=host) from e
+            _tag(api, image_id, ref, host)
         tagged = tuple(ref for _, ref in plan.tag)
+        applied = list(plan.tag)
         loaded: list[str] = []
         messages: list[str] = []
         sent = skipped = tries = 0
@@ -365,7 +283,12 @@ def _load(
                     + " after docker load",
                     host=host,
                 )
-            loaded += [t for img in todo for t in img.tags]
+            for img in todo:
+                for ref in img.tags:
+                    if "@" not in ref:  # a digest reference is not a tag
+                        _tag(api, img.id, ref, host)
+                        applied.append((img.id, ref))
+                    loaded.append(ref)
             todo = ()
     return LoadResult(
         host=host,
@@ -377,4 +300,14 @@ def _load(
         seconds=time.monotonic() - started,
         attempts=tries,
         messages=tuple(messages),
+        applied=tuple((ref, image_id) for image_id, ref in applied),
     )
+
+
+def _tag(api: Any, image_id: str, ref: str, host: str) -> None:
+    """Put tag ``ref`` on the image with ID ``image_id`` (moving it from any other image)."""
+    repo, tag = split_tag(ref)
+    try:
+        api.tag(image_id, repo, tag, force=True)
+    except Exception as e:
+        raise EngineError(f"cannot tag {image_id[:19]} as {ref}: {e}", host=host) from e

@@ -51,7 +51,9 @@ class Brought(NamedTuple):
 
 def up_action(opts: UpOptions) -> Action[Brought]:
     def action(ctx: TargetContext) -> Done[Brought]:
-        lab = lab_on_target(ctx, opts.source, files="restore" if opts.reset else "copy",
+        # reset over SSH: the copy is restored once the lab's containers are gone (prepare)
+        restore_later = opts.reset and ctx.ssh is not None
+        lab = lab_on_target(ctx, opts.source, files="locate" if restore_later else "copy",
                             refuse_no_gpu=opts.refuse_no_gpu)
         if opts.bundle is not None:
             from provisioner.targets.bundle_action import load_bundle_on
@@ -67,7 +69,10 @@ def up_action(opts: UpOptions) -> Action[Brought]:
                 removed, result = lifecycle.reset(
                     ctx.engine, lab, instance=instance, reporter=ctx.reporter,
                     keep_on_failure=opts.keep_on_failure, parallel=opts.engine_calls,
-                    timeout=opts.timeout, checks=opts.checks)
+                    timeout=opts.timeout, checks=opts.checks,
+                    prepare=(lambda: lab_on_target(ctx, opts.source, files="restore",
+                                                   placement=False))
+                    if restore_later else None)
             else:
                 result = lifecycle.up(
                     ctx.engine, lab, instance=instance, reporter=ctx.reporter,
@@ -137,7 +142,8 @@ STUCK_HINT = ("dockerd 20.10 can keep a network stuck with 'active endpoints'; o
 def down_action(opts: DownOptions) -> Action[DownResult]:
     def action(ctx: TargetContext) -> Done[DownResult]:
         result = lifecycle.down(ctx.engine, opts.key.key, opts.instance, volumes=opts.volumes,
-                                reporter=ctx.reporter, parallel=opts.engine_calls)
+                                reporter=ctx.reporter, parallel=opts.engine_calls,
+                                origin=opts.key.origin)
         doc = result.as_dict()
         if not result.ok:
             names = ", ".join(f"{k} {n}" for k, n, _ in result.left)

@@ -3,8 +3,9 @@
 On an engine over SSH the learner works on that machine, so ``up`` gives the machine the whole
 lab folder (``<labup_dir or ~/.labup>/labs/<lab key>-<instance>``): the files the bind mounts
 need, and the files the learner reads and edits (a Dockerfile to write, a site to change).
-Only what changed is sent. The remote folder keeps a manifest (``.labup-manifest.json``: per
-file the SHA-256 sent, and the size and time it had on the host just after):
+Only what changed is sent. Beside the remote folder labup keeps a manifest
+(``<folder>.labup-manifest.json``, outside what the containers see: per file the SHA-256 sent,
+and the size and time it had on the host just after):
 
 - a file the lab changed here is sent again, unless the learner changed it on the host;
 - a file the learner changed on the host (its size or time no longer match the manifest) is
@@ -12,7 +13,13 @@ file the SHA-256 sent, and the size and time it had on the host just after):
 - with ``restore`` (``reset``: the clean state of a fresh ``up``) the folder is made exactly
   the lab's again: edits are undone and files the lab does not have are removed.
 
-Uploads go to a temporary name and are renamed into place. Build contexts of images the spec
+Nothing is written or removed through a link: every folder below the remote lab folder is
+checked with ``lstat`` before a write (a link or a file there is refused), a link where a file
+goes is replaced (the link itself), and uploads go to a fresh temporary name in the file's own
+folder and are renamed into place. A folder bound **read-write** belongs to the lab's containers
+once they run (a process there may plant links in it): ``up`` copies it only when it is not on
+the host yet and never writes into it afterwards; ``reset`` restores it only after the lab's
+containers are gone (see ``lifecycle.reset``'s ``prepare``). Build contexts of images the spec
 builds are streamed from this machine through the Engine API, as before.
 
 :func:`remote_lab` returns the copy of the :class:`Lab` whose ``folder`` and bind sources point
@@ -25,6 +32,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +40,21 @@ from typing import TYPE_CHECKING, Any
 
 from labspec.errors import EngineError
 from labspec.model import Lab, Mount
-from provisioner.targets.remote_files import makedirs, put, skipped, walk
+from provisioner.targets.remote_files import (
+    attrs,
+    makedirs,
+    put,
+    real_folder,
+    remove_tree,
+    safe_parent,
+    skipped,
+    walk,
+)
 
 if TYPE_CHECKING:
     from paramiko import SFTPClient
 
-MANIFEST = ".labup-manifest.json"
+MANIFEST = ".labup-manifest.json"  # suffix of the manifest beside the remote folder
 DEFAULT_BASE = "~/.labup"
 
 
@@ -48,10 +65,12 @@ class SyncResult:
     unchanged: tuple[str, ...]
     removed: tuple[str, ...]
     bytes_sent: int
-    kept: tuple[str, ...] = ()  # changed by the learner on the host: left as they are
+    # left as they are: changed by the learner on the host, or in a read-write folder the
+    # lab's containers own
+    kept: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        kept = f", {len(self.kept)} kept as the learner changed them" if self.kept else ""
+        kept = f", {len(self.kept)} kept as they are on the host" if self.kept else ""
         return (
             f"{len(self.uploaded)} file(s) sent ({self.bytes_sent} bytes), "
             f"{len(self.unchanged)} unchanged, {len(self.removed)} removed{kept}"
@@ -76,6 +95,22 @@ def bind_sources(lab: Lab) -> list[Path]:
                 if _inside(src, lab.folder):
                     found.add(src)
     return sorted(found)
+
+
+def rw_folders(lab: Lab) -> list[str]:
+    """Relative POSIX paths of the lab's folders bound read-write (its containers own them)."""
+    found: set[str] = set()
+    for c in lab.containers:
+        for m in c.mounts:
+            if m.type == "bind" and m.source and not m.read_only:
+                src = Path(m.source)
+                if _inside(src, lab.folder) and src.is_dir():
+                    found.add(src.relative_to(lab.folder).as_posix())
+    return sorted(found)
+
+
+def _under(rel: str, folders: list[str]) -> bool:
+    return any(f == "." or rel == f or rel.startswith(f + "/") for f in folders)
 
 
 def lab_files(folder: Path) -> dict[str, Path]:
@@ -126,28 +161,51 @@ def sync_lab(
     ``remote`` names another folder than the learner's (a self-test's scratch copy)."""
     remote = remote or remote_folder_for(sftp, lab, instance, base)
     try:
-        return _sync(sftp, lab_files(lab.folder), remote, restore=restore)
+        return _sync(sftp, lab_files(lab.folder), remote, restore=restore,
+                     owned_if_there=rw_folders(lab))
     except OSError as e:
         raise EngineError(
             f"copying lab files to {remote} over SFTP failed: {e}", host=host
         ) from e
 
 
-def _sync(sftp: SFTPClient, wanted: dict[str, Path], remote: str, *, restore: bool) -> SyncResult:
-    makedirs(sftp, remote)
-    manifest_path = posixpath.join(remote, MANIFEST)
+def _sync(
+    sftp: SFTPClient,
+    wanted: dict[str, Path],
+    remote: str,
+    *,
+    restore: bool,
+    owned_if_there: list[str],
+) -> SyncResult:
+    makedirs(sftp, posixpath.dirname(remote))  # labup's own base folder (it may be a link)
+    fresh = attrs(sftp, remote) is None
+    if fresh:
+        sftp.mkdir(remote)
+    real_folder(sftp, remote)
+    manifest_path = remote + MANIFEST
     old = _read_manifest(sftp, manifest_path)
     there = walk(sftp, remote)
-    there.pop(MANIFEST, None)
+    if MANIFEST in there:  # where labup kept it before: inside the folder the containers see
+        if not old:
+            old = _read_manifest(sftp, posixpath.join(remote, MANIFEST))
+        sftp.remove(posixpath.join(remote, MANIFEST))
+        del there[MANIFEST]
+    # read-write folders already on the host are the containers' own: never written on an up
+    owned = [] if restore or fresh else [
+        f for f in owned_if_there if attrs(sftp, posixpath.join(remote, f)) is not None]
     new: dict[str, dict[str, Any]] = {}
     uploaded: list[str] = []
     unchanged: list[str] = []
     kept: list[str] = []
     sent = 0
-    made_dirs: set[str] = {remote}
     for rel, local in wanted.items():
-        digest = sha256_file(local)
         entry = old.get(rel)
+        if _under(rel, owned):
+            kept.append(rel)
+            if entry is not None:
+                new[rel] = entry
+            continue
+        digest = sha256_file(local)
         found = there.get(rel)
         as_sent = (entry is not None and found is not None
                    and entry.get("size") == found.st_size and entry.get("mtime") == found.st_mtime)
@@ -160,24 +218,23 @@ def _sync(sftp: SFTPClient, wanted: dict[str, Path], remote: str, *, restore: bo
             if entry is not None:
                 new[rel] = entry
             continue
-        target = posixpath.join(remote, rel)
-        parent = posixpath.dirname(target)
-        if parent not in made_dirs:
-            makedirs(sftp, parent)
-            made_dirs.add(parent)
-        after = put(sftp, local, target)
+        parent = safe_parent(sftp, remote, rel)
+        after = put(sftp, local, posixpath.join(parent, posixpath.basename(rel)))
         new[rel] = {"sha256": digest, "size": after.st_size, "mtime": after.st_mtime}
         uploaded.append(rel)
         sent += local.stat().st_size
     removed: list[str] = []
     for rel in sorted(set(there) - set(wanted)):
+        if _under(rel, owned):
+            continue  # the containers' own data: left alone
         entry = old.get(rel)
         found = there[rel]
         ours_untouched = (entry is not None and entry.get("size") == found.st_size
                           and entry.get("mtime") == found.st_mtime)
         if restore or ours_untouched:
             with contextlib.suppress(FileNotFoundError):
-                sftp.remove(posixpath.join(remote, rel))
+                parent = safe_parent(sftp, remote, rel, create=False)
+                sftp.remove(posixpath.join(parent, posixpath.basename(rel)))  # never followed
             removed.append(rel)
         elif entry is not None:
             kept.append(rel)  # the lab dropped it, the learner changed it: theirs now
@@ -185,6 +242,13 @@ def _sync(sftp: SFTPClient, wanted: dict[str, Path], remote: str, *, restore: bo
         _write_manifest(sftp, manifest_path, new)
     return SyncResult(remote, tuple(uploaded), tuple(unchanged), tuple(removed), sent,
                       tuple(sorted(kept)))
+
+
+def forget_copy(sftp: SFTPClient, remote: str) -> None:
+    """Remove a copy of a lab folder on a host, and its manifest beside it."""
+    remove_tree(sftp, remote)
+    with contextlib.suppress(FileNotFoundError):
+        sftp.remove(remote + MANIFEST)
 
 
 def _read_manifest(sftp: SFTPClient, path: str) -> dict[str, dict[str, Any]]:
@@ -200,7 +264,7 @@ def _read_manifest(sftp: SFTPClient, path: str) -> dict[str, dict[str, Any]]:
 
 
 def _write_manifest(sftp: SFTPClient, path: str, files: dict[str, dict[str, Any]]) -> None:
-    tmp = path + ".labup-tmp"
+    tmp = f"{path}.{os.urandom(4).hex()}.labup-tmp"
     with sftp.open(tmp, "w") as fh:
         fh.write(json.dumps({"version": 1, "files": files}, indent=1, sort_keys=True))
     sftp.posix_rename(tmp, path)

@@ -64,25 +64,55 @@ def walk(sftp: SFTPClient, root: str) -> dict[str, SFTPAttributes]:
 
 
 def makedirs(sftp: SFTPClient, path: str) -> None:
+    """Make the folder ``path`` and its parents (labup's own base folder: a link is followed)."""
     current = ""
     for part in PurePosixPath(path).parts:
         current = posixpath.join(current, part) if current else part
         if current == "/":
             continue
-        found = attrs(sftp, current)
-        if found is None:
+        try:
+            found = sftp.stat(current)
+        except FileNotFoundError:
             sftp.mkdir(current)
-        elif not stat.S_ISDIR(found.st_mode or 0):
+            continue
+        if not stat.S_ISDIR(found.st_mode or 0):
             raise NotADirectoryError(f"{current} exists and is not a folder")
 
 
+def real_folder(sftp: SFTPClient, path: str) -> None:
+    """NotADirectoryError unless ``path`` is a folder itself (not a link to one)."""
+    found = attrs(sftp, path)
+    mode = (found.st_mode or 0) if found is not None else 0
+    if found is None or stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
+        raise NotADirectoryError(
+            f"{path} is not a folder (a symlink?): refusing to write through it"
+        )
+
+
+def safe_parent(sftp: SFTPClient, root: str, rel: str, *, create: bool = True) -> str:
+    """The folder that holds ``rel`` under ``root``, every part below ``root`` checked to be a
+    real folder (made when missing, unless ``create=False``: FileNotFoundError then)."""
+    current = root
+    for part in PurePosixPath(rel).parts[:-1]:
+        current = posixpath.join(current, part)
+        if attrs(sftp, current) is None:
+            if not create:
+                raise FileNotFoundError(current)
+            sftp.mkdir(current)
+        real_folder(sftp, current)
+    return current
+
+
 def put(sftp: SFTPClient, local: Path, target: str) -> SFTPAttributes:
-    """Copy one file to ``target`` through a temporary name and a rename; its attributes."""
-    tmp = target + ".labup-tmp"
+    """Copy one file to ``target`` (its folder checked by the caller) through a fresh temporary
+    name beside it and a rename, which replaces a link there rather than following it; the
+    attributes the file has after."""
+    folder, name = posixpath.split(target)
+    tmp = posixpath.join(folder, f".{name}.{os.urandom(4).hex()}.labup-tmp")
     sftp.put(str(local), tmp)
     sftp.chmod(tmp, stat.S_IMODE(local.stat().st_mode))
     sftp.posix_rename(tmp, target)
-    return sftp.stat(target)
+    return sftp.lstat(target)
 
 
 def remove_tree(sftp: SFTPClient, path: str) -> None:

@@ -16,8 +16,8 @@ from labspec.errors import EngineError
 from labspec.model import Lab
 from provisioner.catalog.workplace import Workplace
 from provisioner.engine.protocol import CommandResult, HostShell
-from provisioner.targets.file_sync import remote_base, remote_lab, sync_lab
-from provisioner.targets.remote_files import mirror_here, remove_tree
+from provisioner.targets.file_sync import forget_copy, remote_base, remote_lab, sync_lab
+from provisioner.targets.remote_files import mirror_here
 from provisioner.targets.target import Target
 
 
@@ -32,7 +32,7 @@ class RemoteWorkplace:
         self.remote = posixpath.join(remote_base(sftp, target.labup_dir), "test",
                                      f"{lab.key}-{instance}")
         try:
-            remove_tree(sftp, self.remote)  # what an earlier, interrupted test left
+            forget_copy(sftp, self.remote)  # what an earlier, interrupted test left
         except OSError as e:
             raise EngineError(f"cannot clear {self.remote} over SFTP: {e}",
                               host=target.name) from e
@@ -55,6 +55,9 @@ class RemoteWorkplace:
             return CommandResult(124 if "did not finish" in e.message else 127, e.message)
         return CommandResult(result.rc, result.stdout + result.stderr)
 
+    def path_of(self, rel: str) -> str:
+        return posixpath.join(self.remote, rel)
+
     def refresh(self) -> None:
         mirror_here(self.shell.sftp(), self.remote, self.local, host=self.target.name)
 
@@ -71,7 +74,7 @@ class RemoteWorkplace:
         if keep:
             return f"{self.target.name}:{self.remote}"
         try:
-            remove_tree(self.shell.sftp(), self.remote)
+            forget_copy(self.shell.sftp(), self.remote)
         except OSError:
             return f"{self.target.name}:{self.remote} (could not be removed)"
         return None

@@ -45,6 +45,12 @@ def make_lab(
     )
 
 
+def lab_labels(lab_key: str, resource: str, instance: str = "default") -> dict[str, str]:
+    """The labels labup puts on a lab's own container (checks grade only such containers)."""
+    return {"labup.managed": "true", "labup.lab": lab_key, "labup.instance": instance,
+            "labup.kind": "container", "labup.resource": resource}
+
+
 def on(*networks: str) -> tuple[NetworkAttachment, ...]:
     return tuple(NetworkAttachment(n) for n in networks)
 

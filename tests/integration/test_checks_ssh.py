@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from classroom import Classroom, connect_host
+from labfactory import lab_labels
 
 from labspec.model import Check, Container, Lab, Volume
 from provisioner.checks import run_checks
@@ -70,7 +71,7 @@ def test_checks_run_the_same_over_ssh(classroom: Classroom) -> None:
                     image,
                     ["sh", "-c", command],
                     name=f"{key}-{name}",
-                    labels=labels,
+                    labels={**labels, **lab_labels(key, name)},
                     network=net.name,
                     detach=True,
                     **extra,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from labfactory import lab_labels
 
 from labspec.model import BuildSpec, Check, Container, GpuRequest, Image, Lab
 from provisioner.checks import CheckResult, CheckRun, run_checks
@@ -296,8 +297,8 @@ def checked(
 
         def run(name: str, command: str, network: Any, **kw: Any) -> Any:
             cont = docker_client.containers.create(
-                test_image, ["sh", "-c", command], name=f"{key}-{name}", labels=labels,
-                network=network.name, **kw,
+                test_image, ["sh", "-c", command], name=f"{key}-{name}",
+                labels={**labels, **lab_labels(key, name)}, network=network.name, **kw,
             )
             created.append(cont)
             return cont

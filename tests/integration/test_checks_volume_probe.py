@@ -11,6 +11,7 @@ from typing import Any
 
 import docker
 import pytest
+from labfactory import lab_labels
 
 from labspec.errors import EngineError
 from labspec.model import Check, Container, Lab, Volume
@@ -59,7 +60,8 @@ def test_volume_check_sees_data_survive_a_replaced_container(
     created: list[Any] = []
     try:
         first = docker_client.containers.run(
-            test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, volumes=mounts,
+            test_image, ["sh", "-c", IDLE], name=f"{key}-db",
+            labels={**labels, **lab_labels(key, "db")}, volumes=mounts,
             detach=True,
         )
         created.append(first)
@@ -70,7 +72,8 @@ def test_volume_check_sees_data_survive_a_replaced_container(
 
         first.remove(force=True)  # replace the container, keep the volume
         second = docker_client.containers.run(
-            test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, volumes=mounts,
+            test_image, ["sh", "-c", IDLE], name=f"{key}-db",
+            labels={**labels, **lab_labels(key, "db")}, volumes=mounts,
             detach=True,
         )
         created.append(second)
@@ -99,7 +102,8 @@ def test_volume_check_fails_when_the_container_writes_outside_the_volume(
         ),
     )
     cont = docker_client.containers.run(
-        test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, detach=True,
+        test_image, ["sh", "-c", IDLE], name=f"{key}-db",
+            labels={**labels, **lab_labels(key, "db")}, detach=True,
         volumes={volume.name: {"bind": "/data", "mode": "rw"}},
     )
     bare = None
@@ -113,7 +117,8 @@ def test_volume_check_fails_when_the_container_writes_outside_the_volume(
 
         cont.remove(force=True)
         bare = docker_client.containers.run(
-            test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, detach=True
+            test_image, ["sh", "-c", IDLE], name=f"{key}-db",
+            labels={**labels, **lab_labels(key, "db")}, detach=True
         )
         result = run_checks(engine, lab, only=("unmounted",)).results[0]
         assert result.status == "fail"
@@ -261,7 +266,8 @@ def test_file_in_a_volume_is_read_through_a_mounting_container_or_a_probe(
                      "chmod 600 /data/shut.txt"], remove=True, volumes=mounts,
     )
     reader = docker_client.containers.run(
-        test_image, ["sh", "-c", IDLE], name=f"{key}-db", labels=labels, volumes=mounts,
+        test_image, ["sh", "-c", IDLE], name=f"{key}-db",
+            labels={**labels, **lab_labels(key, "db")}, volumes=mounts,
         user="65534", detach=True,
     )
     lab = Lab(

@@ -161,3 +161,54 @@ def test_checks_read_the_learners_files_on_their_machine(
             assert fh.read() == b"FROM busybox:1.36\n"
     finally:
         _run(["down", str(spec), "-i", str(inventory), "--limit", "h1"], capsys)
+
+
+RW_SPEC = """\
+apiVersion: labup/v1
+kind: Lab
+name: {name}
+title: A folder the container writes
+containers:
+  web:
+    image: labup-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+    mounts:
+      - {{type: bind, source: data, target: /data}}
+"""
+
+
+def test_over_ssh_up_leaves_a_read_write_folder_to_its_containers_and_reset_restores_it(
+    classroom: Classroom, tmp_path: Path, unique: str, ssh_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = f"onepath-rw-{unique}"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "seed.txt").write_text("seed\n")
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(RW_SPEC.format(name=name))
+    client = classroom.client("h1")
+
+    def inside(*argv: str) -> str:
+        out: bytes = client.containers.get(f"{name}-web").exec_run(list(argv)).output
+        return out.decode()
+
+    try:
+        code, _, err = _run(["up", str(spec), "-q", *_ssh(classroom, "h1")], capsys)
+        assert code == 0, err
+        assert inside("cat", "/data/seed.txt") == "seed\n"
+        inside("sh", "-c", "echo mine > /data/made.txt")
+        (tmp_path / "data" / "seed.txt").write_text("changed\n")
+
+        code, out, err = _run(["up", str(spec), *_ssh(classroom, "h1")], capsys)
+        assert code == 0, err
+        assert "1 kept as they are on the host" in out + err
+        assert inside("cat", "/data/seed.txt", "/data/made.txt") == "seed\nmine\n"
+
+        code, _, err = _run(["reset", str(spec), "-q", *_ssh(classroom, "h1")], capsys)
+        assert code == 0, err
+        assert inside("cat", "/data/seed.txt") == "changed\n"
+        assert inside("ls", "/data") == "seed.txt\n"
+    finally:
+        _run(["down", str(spec), "-q", *_ssh(classroom, "h1")], capsys)
+        left = client.containers.list(all=True, filters={"label": f"{L.LAB}={name}"})
+        assert left == []

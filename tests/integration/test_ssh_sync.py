@@ -54,7 +54,10 @@ def test_sync_sends_only_what_changed_and_binds_resolve_remotely(
         assert sorted(first.uploaded) == ["app.conf", "notes.txt", "site/css/main.css",
                                           "site/index.html"]
         assert first.unchanged == () and first.removed == () and first.kept == ()
-        assert MANIFEST in sftp.listdir(first.remote_folder)
+        # the manifest lives beside the folder, where no container of the lab sees it
+        assert MANIFEST not in sftp.listdir(first.remote_folder)
+        assert posixpath.basename(first.remote_folder) + MANIFEST in sftp.listdir(
+            posixpath.dirname(first.remote_folder))
         assert "__pycache__" not in sftp.listdir(first.remote_folder)
 
         again = sync_lab(sftp, lab, instance="default", base=base)

@@ -42,11 +42,17 @@ class FakeEngine:
     def add(self, observed: Observed) -> None:
         self.resources.append(observed)
 
-    def running(self, name: str, **state: Any) -> None:
+    def running(self, name: str, *, labels: Mapping[str, str] | None = None,
+                **state: Any) -> None:
+        """A running container; by default labelled as labup labels a lab's own
+        (``lab7-web``: lab ``lab7``, resource ``web``, instance ``default``)."""
+        key, _, resource = name.rpartition("-")
+        own = {"labup.managed": "true", "labup.lab": key, "labup.instance": "default",
+               "labup.resource": resource}
         self.containers[name] = {
             "Id": "0123456789abcdef",
             "State": {"Status": "running", "Running": True, **state},
-            "Config": {"User": ""},
+            "Config": {"User": "", "Labels": dict(own if labels is None else labels)},
         }
 
     # -- CheckEngine ----------------------------------------------------------------------------

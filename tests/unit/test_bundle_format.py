@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from labspec.errors import UserInputError
+from provisioner.offline.bundle_extract import extract_labs
 from provisioner.offline.bundle_format import (
     FORMAT,
     MANIFEST_NAME,
@@ -57,16 +58,18 @@ def _image(hexid: str, tag: str, layers: list[str]) -> BundledImage:
     )
 
 
-BASE = _image("1" * 64, "base:1", ["l1", "l2"])
-APP = _image("2" * 64, "app:1", ["l1", "l2b", "l3"])  # l2b is a link to l2's data
+CONFIG1, CONFIG2 = _config([D1, D2]), _config([D1, D2, D3])
+HEX1, HEX2 = (hashlib.sha256(c).hexdigest() for c in (CONFIG1, CONFIG2))  # an ID is its digest
+BASE = _image(HEX1, "base:1", ["l1", "l2"])
+APP = _image(HEX2, "app:1", ["l1", "l2b", "l3"])  # l2b is a link to l2's data
 
 FILES = {
     "labs/one/lab.yaml": b"kind: Lab\n",
     "images/l1/layer.tar": b"A" * 3000,
     "images/l2/layer.tar": b"B" * 700,
     "images/l3/layer.tar": b"C" * 1500,
-    f"images/{'1' * 64}.json": _config([D1, D2]),
-    f"images/{'2' * 64}.json": _config([D1, D2, D3]),
+    f"images/{HEX1}.json": CONFIG1,
+    f"images/{HEX2}.json": CONFIG2,
     "images/manifest.json": b"[]",
 }
 LINKS = {"images/l2b/layer.tar": "../l2/layer.tar"}
@@ -139,7 +142,7 @@ def test_manifest_round_trips_through_json(tmp_path: Path) -> None:
 
 def test_lab_folders_extract_into_a_labs_dir(tmp_path: Path) -> None:
     with Bundle.open(_write(tmp_path / "b.tar")) as bundle:
-        folders = bundle.extract_labs(tmp_path / "labs")
+        folders = extract_labs(bundle, tmp_path / "labs")
     assert folders == [tmp_path / "labs" / "one"]
     assert (tmp_path / "labs" / "one" / "lab.yaml").read_bytes() == FILES["labs/one/lab.yaml"]
     assert not (tmp_path / "labs" / "l1").exists()  # image data stays in the bundle
@@ -233,8 +236,9 @@ def test_subset_holds_only_the_asked_images_and_copies_links_whose_target_stays(
         linked = tar.getmember("l2b/layer.tar")
         copied = tar.extractfile(linked).read()  # type: ignore[union-attr]
     assert skipped == 0
-    assert manifest == [dict(APP.save_entry)]
-    assert names == ["manifest.json", f"{'2' * 64}.json", "l1/layer.tar", "l2b/layer.tar",
+    # the stream's entry carries no tags: the engine tags nothing itself, labup tags by ID
+    assert manifest == [{**APP.save_entry, "RepoTags": None}]
+    assert names == ["manifest.json", f"{HEX2}.json", "l1/layer.tar", "l2b/layer.tar",
                      "l3/layer.tar"]
     assert linked.isfile() and copied == FILES["images/l2/layer.tar"]
 
@@ -254,7 +258,7 @@ def test_subset_leaves_out_layers_whose_chain_the_engine_has(tmp_path: Path) -> 
         _, _, full = _subset_tar(bundle, [APP], frozenset())
     with tar:
         names = tar.getnames()
-    assert names == ["manifest.json", f"{'2' * 64}.json", "l3/layer.tar"]
+    assert names == ["manifest.json", f"{HEX2}.json", "l3/layer.tar"]
     assert skipped == 3000 + 700
     assert size < full - 3000
 

@@ -184,7 +184,8 @@ def test_a_crashing_check_type_fails_alone(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_instance_names_follow_labels_resource_name() -> None:
     engine = FakeEngine()
-    engine.running("lab7-alice-web")
+    engine.running("lab7-alice-web", labels={"labup.managed": "true", "labup.lab": "lab7",
+                                              "labup.instance": "alice", "labup.resource": "web"})
     lab = lab_with(Check("up", "container", {"container": "web"}))
     assert run_checks(engine, lab, instance="alice").results[0].message == (
         "lab7-alice-web: running"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fake_engine import FakeEngine
 
+from labspec.catalog import origin_of
 from labspec.model import (
     Container,
     Dependency,
@@ -48,7 +49,8 @@ def engine_with(the_lab: Lab, instance: str = "default", state: str = "running",
     fake.images[IMAGE] = {"Id": "sha256:1"}
     for (kind, key), want in desired_state(the_lab, instance).items():
         labels = {**L.selector(the_lab.key, instance), L.KIND: kind, L.RESOURCE: key,
-                  L.CONFIG_HASH: want.hash, CONFIG_JSON: want.config_json}
+                  L.CONFIG_HASH: want.hash, CONFIG_JSON: want.config_json,
+                  L.ORIGIN: origin_of(the_lab)}
         fake.add(Observed(kind, want.name, f"id-{want.name}", labels,
                           state=state if kind == "container" else "",
                           status=status if kind == "container" else ""))

@@ -81,7 +81,7 @@ def test_ssh_url_and_address_fields_do_not_mix(tmp_path: Path) -> None:
 def test_bad_ssh_urls_are_refused(tmp_path: Path) -> None:
     found = problems(tmp_path, "hosts:\n  a: {ssh: 'ssh://u@h:99999'}\n  b: {ssh: 'ssh://'}\n")
     assert found[0].startswith("4:12 $.hosts.a.ssh: not a valid ssh URL: Port out of range")
-    assert found[1] == "5:12 $.hosts.b.ssh: not a valid ssh URL"
+    assert found[1].startswith("5:12 $.hosts.b.ssh: not a valid ssh URL")
 
 
 def test_two_hosts_at_one_address_are_a_mistake(tmp_path: Path) -> None:
