@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from labspec.catalog import origin_of
 from labspec.errors import LabupError
 from labspec.model import Lab
 from provisioner.checks import netns
-from provisioner.checks.netns import Netns
+from provisioner.checks.netns import Answer
 from provisioner.engine import labels as L
 from provisioner.engine.labels import resource_name
 from provisioner.engine.protocol import CheckEngine, CommandResult
@@ -34,6 +34,19 @@ class CheckBlocked(CheckError):
     """The check cannot grade: what it must look at is not the lab's own (replaced by a
     container labup did not create), or a negative check's target is not there. The runner
     reports it as ``blocked``, never a pass."""
+
+
+class NetProbes(Protocol):
+    """Probes from inside one network namespace: a local :class:`~provisioner.checks.netns.
+    Netns`, or one on an SSH engine's host through its probe agent."""
+
+    def tcp(self, address: str, port: int, timeout: float) -> tuple[bool, str]: ...
+
+    def ping(self, address: str, timeout: float) -> tuple[bool, str]: ...
+
+    def http(
+        self, method: str, address: str, port: int, path: str, data: str, timeout: float
+    ) -> Answer: ...
 
 
 @dataclass(frozen=True)
@@ -137,13 +150,35 @@ class CheckContext:
             timeout=self.timeout + 5,
         )
 
-    def netns(self, key: str) -> Netns | None:
-        """Container ``key``'s network namespace, when labup can probe from inside it itself
-        (root on the engine's host, see :mod:`provisioner.checks.netns`); else None, and
-        the check runs its probe in a sidecar."""
-        if not self.is_local or not netns.enabled():  # no inspect for the sidecar path
+    def netns(self, key: str) -> NetProbes | None:
+        """Container ``key``'s network namespace, when labup can probe from inside it itself:
+        here (root on the engine's host, see :mod:`provisioner.checks.netns`), or through the
+        probe agent on an SSH engine's host; else None, and the check runs its probe in a
+        sidecar."""
+        if self.is_local:
+            if not netns.enabled():  # no inspect for the sidecar path
+                return None
+            return netns.for_container(self.running_container(key))
+        agent = self.engine.probe_agent()
+        if agent is None:
             return None
-        return netns.for_container(self.running_container(key))
+        return agent.netns(self.running_container(key), self.timeout)
+
+    def host_netns(self, key: str | None) -> NetProbes | None:
+        """The engine host's own network, for checks "from the host" on a remote engine, as
+        container ``key`` (else any running container of the lab) has it, through the probe
+        agent there; else None (a probe sidecar on the host's network does the work)."""
+        if self.is_local:
+            return None
+        agent = self.engine.probe_agent()
+        if agent is None:
+            return None
+        keys = [key] if key else [c.name for c in self.lab.containers]
+        for k in keys:
+            data = self.lookup(k)
+            if data is not None and (data.get("State") or {}).get("Running"):
+                return agent.host(data, self.timeout)
+        return None
 
     def probe_host(self, argv: Sequence[str]) -> CommandResult:
         """Run argv in a probe on the engine host's network (for remote engines)."""

@@ -10,50 +10,21 @@ up); without ``to`` it is a host port. Only 127.0.0.1 is contacted from the host
 
 from __future__ import annotations
 
-import http.client
-import socket
 from collections.abc import Mapping
 from typing import Any
 
 from provisioner.checks.context import CheckContext, regex, shorten
 from provisioner.checks.net import (
-    Endpoint,
     HttpResponse,
     http_argv,
     parse_http_response,
     probe_cause,
+    probes_at,
     resolve_endpoint,
     run_probe_at,
 )
-from provisioner.checks.netns import Netns, reason
+from provisioner.checks.netns import CLOSED, HttpFailed
 from provisioner.checks.results import Outcome, failed, passed
-
-MAX_BODY = 1024 * 1024
-CLOSED = "connection closed without a response"
-
-
-def _request_local(
-    endpoint: Endpoint,
-    method: str,
-    path: str,
-    data: str,
-    timeout: float,
-    netns: Netns | None = None,
-) -> HttpResponse:
-    """The request from this process: to 127.0.0.1 here, or from inside the container
-    whose network namespace ``netns`` is (the connection is made there)."""
-    conn = http.client.HTTPConnection(endpoint.address, endpoint.port, timeout=timeout)
-    try:
-        if netns is not None:
-            conn.sock = netns.connect(endpoint.address, endpoint.port, timeout)
-        body = data.encode() if data else None
-        conn.request(method, path, body=body, headers={"User-Agent": "labup-check"})
-        resp = conn.getresponse()
-        content = resp.read(MAX_BODY).decode("utf-8", errors="replace")
-        headers = {k.lower(): v for k, v in resp.getheaders()}
-        return HttpResponse(resp.status, resp.reason, headers, content)
-    finally:
-        conn.close()
 
 
 def check_http(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
@@ -65,20 +36,14 @@ def check_http(ctx: CheckContext, spec: Mapping[str, Any]) -> Outcome:
     data = str(spec.get("data", ""))
     url = f"{method} http://{endpoint.address}:{endpoint.port}{path}"
     where = f" from {endpoint.source}" if endpoint.source else ""
-    netns = ctx.netns(endpoint.source) if endpoint.source else None
-    if endpoint.mode == "local" or netns is not None:
+    ns = probes_at(ctx, endpoint)
+    if ns is not None:
         try:
-            resp = _request_local(endpoint, method, path, data, ctx.timeout, netns)
-        except (OSError, http.client.HTTPException) as e:
-            if isinstance(e, socket.timeout) and not e.strerror:
-                why = "timed out"
-            elif isinstance(e, ConnectionResetError | http.client.RemoteDisconnected):
-                why = CLOSED  # a probe's nc sees a reset and a close alike: one wording
-            elif isinstance(e, OSError):
-                why = reason(e) or type(e).__name__
-            else:
-                why = str(e) or type(e).__name__
-            return failed(f"{url}{where}: {why}")
+            status, reason, headers, body = ns.http(
+                method, endpoint.address, endpoint.port, path, data, ctx.timeout)
+        except HttpFailed as e:
+            return failed(f"{url}{where}: {e}")
+        resp = HttpResponse(status, reason, headers, body)
     else:
         argv = http_argv(endpoint.address, endpoint.port, method, path, data, ctx.timeout)
         result = run_probe_at(ctx, endpoint, argv)

@@ -15,8 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.checks.context import CheckContext, CheckError, as_int, shorten, target_address
-from provisioner.checks.netns import unresolved
+from provisioner.checks.context import (
+    CheckContext,
+    CheckError,
+    NetProbes,
+    as_int,
+    shorten,
+    target_address,
+)
+from provisioner.checks.netns import here, unresolved
 from provisioner.engine.protocol import CommandResult
 
 LOOPBACK = "127.0.0.1"
@@ -28,6 +35,7 @@ class Endpoint:
     address: str
     port: int
     source: str | None = None  # container key for mode "container"
+    target: str | None = None  # from the host: the container (key) whose published port it is
 
     def describe(self) -> str:
         where = f"from {self.source}" if self.source else "from the host"
@@ -44,7 +52,7 @@ def resolve_endpoint(ctx: CheckContext, spec: Mapping[str, Any], *, default_port
     if to:
         port = ctx.published_port(str(to), port, "tcp")
     mode = "local" if ctx.is_local else "remote-host"
-    return Endpoint(mode, LOOPBACK, port)
+    return Endpoint(mode, LOOPBACK, port, target=str(to) if to else None)
 
 
 def container_addresses(data: Mapping[str, Any]) -> list[str]:
@@ -108,6 +116,18 @@ def listens_inside(ctx: CheckContext, key: str, port: int) -> tuple[bool, str]:
     data = ctx.running_container(key)
     address = container_addresses(data)[0]
     return probe_tcp(ctx, Endpoint("container", address, port, key))
+
+
+def probes_at(ctx: CheckContext, endpoint: Endpoint) -> NetProbes | None:
+    """labup's own probes at the endpoint's vantage point: this machine's network, a local
+    container's namespace, or (through the probe agent) the SSH host's network or one of its
+    containers'; None where they cannot run, and a probe command runs in a sidecar."""
+    if endpoint.mode == "local":
+        return here()
+    if endpoint.mode == "container":
+        assert endpoint.source is not None
+        return ctx.netns(endpoint.source)
+    return ctx.host_netns(endpoint.target)
 
 
 def run_probe_at(ctx: CheckContext, endpoint: Endpoint, argv: list[str]) -> CommandResult:

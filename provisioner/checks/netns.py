@@ -9,10 +9,15 @@ namespace's own NAT rules). Names resolve as in the container: its ``/etc/hosts`
 then the name servers of its ``resolv.conf``.
 
 This costs a few milliseconds instead of a probe container and an exec (about 0.1 s of
-engine CPU each). It is used only where it is exact: a Linux host, the engine local, labup
-with the right to enter namespaces, and a container whose process is visible here (its
-cgroup names its id). Anywhere else (an engine over SSH, Docker Desktop, a non-root user,
+engine CPU each). It is used only where it is exact: a Linux host, labup with the right to
+enter namespaces, and a container whose process is visible here (its cgroup names its id).
+On an engine over SSH the same code runs on the engine's host, in one ``python3`` labup starts
+there over the connection (:mod:`provisioner.checks.netns_agent`), so a cause reads the same
+on both. Anywhere neither can run (Docker Desktop, a non-root user, a host without python3,
 ``LABUP_PROBES=sidecar``) the probe sidecars of :mod:`provisioner.engine.probe` do the work.
+
+This module needs nothing but Python's standard library (3.8 or later): it is also the
+source the far side runs.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from labspec.errors import LabupError
+try:
+    from labspec.errors import LabupError
+except ImportError:  # on an engine's host, run by the probe agent: the standard library only
+    LabupError = Exception  # type: ignore[assignment,misc]
 
 CLONE_NEWNET = 0x40000000
 ENV_MODE = "LABUP_PROBES"  # "auto" (default) or "sidecar": never enter namespaces
@@ -125,22 +133,30 @@ def reason(e: OSError) -> str:
 
 
 def for_container(data: dict[str, Any]) -> Netns | None:
-    """The network namespace of an inspected, running container, if labup can enter it here.
+    """The network namespace of an inspected, running container, if labup can enter it here."""
+    if not enabled():
+        return None
+    return enter(
+        int((data.get("State") or {}).get("Pid") or 0),
+        str(data.get("Id") or ""),
+        str(data.get("HostsPath") or ""),
+        str(data.get("ResolvConfPath") or ""),
+    )
+
+
+def enter(pid: int, cid: str, hosts_path: str, resolv_path: str) -> Netns | None:
+    """The network namespace of process ``pid`` of container ``cid``, or None.
 
     The namespace is held open from the start (a file descriptor), and only after that is
     the process checked to be this container's: a process that ends meanwhile, and a pid
     used again by another process, can never lead labup into the wrong namespace."""
-    if not enabled():
-        return None
-    pid = int((data.get("State") or {}).get("Pid") or 0)
-    cid = str(data.get("Id") or "")
     if pid <= 0 or not cid:
         return None
     try:
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    ns = Netns(fd, str(data.get("HostsPath") or ""), str(data.get("ResolvConfPath") or ""))
+    ns = Netns(fd, hosts_path, resolv_path)
     try:
         with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
             if cid not in f.read():  # not this container's process (another pid namespace)
@@ -151,16 +167,60 @@ def for_container(data: dict[str, Any]) -> Netns | None:
     return ns
 
 
+def host_of(pid: int, cid: str, gateways: list[str]) -> Netns | None:
+    """The engine host's network as container ``cid`` (process ``pid``) has it: the network
+    namespace of the process that started the container (the runtime's shim, which lives
+    where the engine does, where its published ports listen), else this process's own;
+    whichever holds one of the container's ``gateways`` (its networks' bridge addresses),
+    which proves it is that host's. None when neither does."""
+    if enter(pid, cid, "", "") is None:  # the pid is the container's (its cgroup says so)
+        return None
+    candidates: list[Netns] = []
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            parent = next((int(line.split()[1]) for line in f if line.startswith("PPid:")), 0)
+        if parent > 0:
+            fd = os.open(f"/proc/{parent}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            candidates.append(Netns(fd, "/etc/hosts", "/etc/resolv.conf"))
+    except (OSError, ValueError):
+        pass
+    candidates.append(here())
+    for ns in candidates:
+        if any(_holds(ns, ip) for ip in gateways):
+            return ns
+    return None
+
+
+def _holds(ns: Netns, ip: str) -> bool:
+    """``ip`` is an address of an interface in namespace ``ns`` (a socket can bind to it)."""
+    try:
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        with ns.open_socket(family, socket.SOCK_DGRAM) as s:
+            s.bind((ip, 0))
+        return True
+    except (OSError, NamespaceError):
+        return False
+
+
+def here() -> Netns:
+    """This process's own network (the host's), probed the same way, with no namespace to
+    enter: "from the host" reads as "from a container" does."""
+    return Netns(None, "/etc/hosts", "/etc/resolv.conf")
+
+
 class Netns:
     """A container's network namespace, held open until this object is gone."""
 
-    def __init__(self, fd: int, hosts_path: str, resolv_path: str) -> None:
-        self.fd = fd
+    def __init__(self, fd: int | None, hosts_path: str, resolv_path: str) -> None:
+        self.fd = fd  # None: this process's own namespace
         self.hosts_path = hosts_path  # the container's /etc/hosts, as a path on this host
         self.resolv_path = resolv_path  # its /etc/resolv.conf
-        weakref.finalize(self, os.close, fd)
+        if fd is not None:
+            weakref.finalize(self, os.close, fd)
 
     def open_socket(self, family: int, kind: int, proto: int = 0) -> socket.socket:
+        if self.fd is None:
+            return socket.socket(family, kind, proto)
         return _run_in(self.fd, lambda: socket.socket(family, kind, proto))
 
     # -- names -------------------------------------------------------------------------
@@ -225,6 +285,13 @@ class Netns:
         except OSError as e:
             return False, reason(e)
 
+    def http(
+        self, method: str, address: str, port: int, path: str, data: str, timeout: float
+    ) -> Answer:
+        """An HTTP/1.1 request from inside the container; :class:`HttpFailed` without one."""
+        return http_request(method, address, port, path, data, timeout,
+                            connect=lambda: self.connect(address, port, timeout))
+
     def ping(self, address: str, timeout: float) -> tuple[bool, str]:
         """One ICMP echo from inside the container (a raw socket: labup is root here)."""
         try:
@@ -253,6 +320,55 @@ class Netns:
         except OSError as e:
             return False, f"{address} ({ip}): {e.strerror or e}"
         return False, f"{address} ({ip}): no answer to ping"
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+CLOSED = "connection closed without a response"
+MAX_BODY = 1024 * 1024
+Answer = tuple[int, str, dict[str, str], str]  # status, reason, headers (lower-cased), body
+
+
+class HttpFailed(Exception):
+    """No HTTP response; the message says why, in the words every probe uses."""
+
+
+def http_request(
+    method: str,
+    address: str,
+    port: int,
+    path: str,
+    data: str,
+    timeout: float,
+    *,
+    connect: Callable[[], socket.socket] | None = None,
+) -> Answer:
+    """One request to ``address:port`` (through the socket ``connect`` opens, or a plain
+    connection from here); the answer, or :class:`HttpFailed`. A namespace that cannot be
+    entered raises :class:`NamespaceError`, never a failure that reads as "closed"."""
+    import http.client
+
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        if connect is not None:
+            conn.sock = connect()
+        body = data.encode() if data else None
+        conn.request(method, path, body=body, headers={"User-Agent": "labup-check"})
+        resp = conn.getresponse()
+        content = resp.read(MAX_BODY).decode("utf-8", errors="replace")
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        return resp.status, resp.reason, headers, content
+    except (OSError, http.client.HTTPException) as e:
+        if isinstance(e, socket.timeout) and not e.strerror:
+            why = "timed out"
+        elif isinstance(e, (ConnectionResetError, http.client.RemoteDisconnected)):
+            why = CLOSED  # a probe's nc sees a reset and a close alike: one wording
+        elif isinstance(e, OSError):
+            why = reason(e) or type(e).__name__
+        else:
+            why = str(e) or type(e).__name__
+        raise HttpFailed(why) from e
+    finally:
+        conn.close()
 
 
 # -- files of the container ---------------------------------------------------------------

@@ -11,6 +11,8 @@ Semantics (documented in docs/checks.md):
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -28,6 +30,12 @@ from provisioner.engine.protocol import CheckEngine
 
 FIRST_DELAY = 0.25
 MAX_DELAY = 2.0
+PROBE_TYPES = frozenset({"tcp", "http", "reachable"})  # those that probe a network
+
+
+def _start_agent(engine: CheckEngine) -> None:
+    with contextlib.suppress(LabupError):  # a check that needs it says why, if it fails
+        engine.probe_agent()
 
 
 def select_checks(
@@ -130,6 +138,9 @@ def run_checks(
     )
     start = time.monotonic()
     done: dict[str, CheckResult] = {}
+    if not engine.is_local and any(c.type in PROBE_TYPES for c in selected):
+        # the probe agent on an SSH engine's host starts while the first checks inspect
+        threading.Thread(target=_start_agent, args=(engine,), daemon=True).start()
     # Start the slow checks first (those that need a probe or an exec), so the longest
     # ones are not queued behind quick inspections; results keep the spec's order.
     pending = {c.id: c for c in sorted(selected, key=lambda c: -_cost(c))}

@@ -8,7 +8,6 @@ tcp: {from: web, to: db, port: 5432}             # open from inside web
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from provisioner.checks.net import (
     Endpoint,
     listens_inside,
     probe_cause,
+    probes_at,
     prove_target,
     resolve_endpoint,
     run_probe_at,
@@ -27,17 +27,9 @@ from provisioner.checks.results import Outcome, failed, passed
 
 def probe_tcp(ctx: CheckContext, endpoint: Endpoint) -> tuple[bool, str]:
     """(open?, why) for one endpoint; raises CheckError when the probe itself cannot run."""
-    if endpoint.mode == "local":
-        try:
-            with socket.create_connection((endpoint.address, endpoint.port), timeout=ctx.timeout):
-                return True, "connected"
-        except OSError as e:
-            return False, str(e) or type(e).__name__
-    if endpoint.mode == "container":
-        assert endpoint.source is not None
-        ns = ctx.netns(endpoint.source)
-        if ns is not None:
-            return ns.tcp(endpoint.address, endpoint.port, ctx.timeout)
+    ns = probes_at(ctx, endpoint)
+    if ns is not None:
+        return ns.tcp(endpoint.address, endpoint.port, ctx.timeout)
     result = run_probe_at(ctx, endpoint, tcp_argv(endpoint.address, endpoint.port, ctx.timeout))
     if result.rc == 0:
         return True, "connected"

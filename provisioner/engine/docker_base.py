@@ -51,6 +51,8 @@ class DockerConnection:
         self._client = client
         self._url = url or DEFAULT_URL
         self._ssh = ssh
+        self._agent: Any = None  # the probe agent there: None not tried yet, False unusable
+        self._agent_lock = threading.Lock()
         self._host_label = host_label
         self._timeout = timeout if timeout is not None else call_timeout()
         self._pool_size = pool_size
@@ -167,6 +169,8 @@ class DockerConnection:
         return (major, minor) >= (1, 44)
 
     def close(self) -> None:
+        if self._agent:
+            self._agent.close()
         if self.raw is not None:
             self.raw.close()
         if self._client is not None:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labspec.errors import EngineError
 from provisioner.engine.docker_base import DockerConnection, _q
 from provisioner.engine.protocol import ApiError, CommandResult
+
+if TYPE_CHECKING:
+    from provisioner.engine.probe_agent import ProbeAgent
 
 
 class DockerChecks(DockerConnection):
@@ -107,6 +111,22 @@ class DockerChecks(DockerConnection):
 
     def inspect_network(self, name: str) -> dict[str, Any] | None:
         return self._inspect(f"/networks/{_q(name)}", f"network {name}")
+
+    def probe_agent(self) -> ProbeAgent | None:
+        """The probe agent on the engine's SSH host, started on first use for this engine's
+        life; None for a local engine, where it cannot work, or with ``LABUP_PROBES=sidecar``
+        (see :mod:`provisioner.engine.probe_agent`)."""
+        shell = self._ssh
+        if shell is None or os.environ.get("LABUP_PROBES", "auto").strip().lower() == "sidecar":
+            return None
+        with self._agent_lock:
+            if self._agent is None:
+                from provisioner.engine.probe_agent import ProbeAgent
+
+                started = ProbeAgent.start(
+                    lambda argv: shell.open_channel(argv, timeout=None), self._host_label)
+                self._agent = started if started is not None else False
+            return self._agent or None
 
     def run_probe(
         self,

@@ -24,6 +24,8 @@ from labspec.model import Container
 if TYPE_CHECKING:
     from paramiko import SFTPClient
 
+    from provisioner.engine.probe_agent import ProbeAgent
+
 DEFAULT_PARALLEL = 16  # engine calls in flight at once (measured: 16 beats 8 for down, ties up)
 
 # (docker network name, aliases, IPv4 address) of one endpoint of a container
@@ -102,6 +104,11 @@ class HostShell(Protocol):
         """The one SFTP channel of the connection."""
         ...
 
+    def open_channel(self, argv: Sequence[str], *, timeout: float | None) -> Any:
+        """A channel running argv on the host, left open: its stdin and stdout are the
+        caller's (``sendall``, ``recv``, ``close``), as the probe agent uses them."""
+        ...
+
 
 @runtime_checkable
 class CheckEngine(Protocol):
@@ -153,6 +160,12 @@ class CheckEngine(Protocol):
     def inspect_volume(self, name: str) -> dict[str, Any] | None: ...
 
     def inspect_network(self, name: str) -> dict[str, Any] | None: ...
+
+    def probe_agent(self) -> ProbeAgent | None:
+        """labup's probes running on the engine's host over SSH (see
+        :mod:`provisioner.engine.probe_agent`); None where they cannot (a local engine, a host
+        without python3 or root): the probes then run in sidecars."""
+        ...
 
     def run_probe(
         self,

@@ -17,8 +17,6 @@ import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import paramiko
-
 from labspec.errors import EngineError, EngineUnreachable
 from provisioner.engine.protocol import CommandResult
 from provisioner.engine.ssh_keys import (
@@ -27,6 +25,7 @@ from provisioner.engine.ssh_keys import (
     _prefer_known_key_types,
     verify_host_key,
 )
+from provisioner.engine.ssh_lib import paramiko
 from provisioner.engine.ssh_route import Hop, Route
 
 EXEC_CHANNELS = 3

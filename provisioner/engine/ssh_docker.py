@@ -16,6 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# first: the docker SDK imports paramiko, which must come without invoke (see ssh_lib)
+from provisioner.engine import ssh_lib  # noqa: F401
+
+# isort: split
 import docker
 import requests.adapters
 import urllib3

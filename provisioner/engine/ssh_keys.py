@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
-
 from labspec.errors import EXIT_ENGINE, EngineError, UserInputError
+from provisioner.engine.ssh_lib import paramiko
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 

@@ -15,10 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
-
 from labspec.errors import UserInputError
 from provisioner.engine.ssh_keys import SshTarget
+from provisioner.engine.ssh_lib import allow_match_exec, paramiko
 
 MAX_HOPS = 8
 
@@ -123,7 +122,16 @@ def _chain(
 
 
 def _lookup(config: paramiko.SSHConfig | None, host: str) -> dict[str, object]:
-    return dict(config.lookup(host)) if config is not None else {}
+    if config is None:
+        return {}
+    try:
+        return dict(config.lookup(host))
+    except ImportError as e:  # a `Match exec` line: paramiko runs it with invoke
+        if not allow_match_exec():
+            raise UserInputError(
+                f"the ssh_config's `Match exec` for {host} needs the invoke package ({e})"
+            ) from e
+        return dict(config.lookup(host))
 
 
 def _split(spec: object) -> list[str]:

@@ -98,6 +98,8 @@ def diagnose(
     _disk(report, info, ssh)
     _gpus(report, info, ssh, lab, inventory_gpus)
     _tools(report, ssh, lab)
+    if ssh is not None:
+        _probes(report, engine)
     if lab is not None:
         _images(report, engine, lab)
         _ports(report, engine, lab, instance, ssh)
@@ -117,6 +119,24 @@ def _tools(report: DoctorReport, ssh: HostShell | None, lab: Lab | None) -> None
         report.add("tools", "warn", f"{tools.text()}: learners type docker commands here")
     else:
         report.add("tools", "ok", tools.text())
+
+
+def _probes(report: DoctorReport, engine: Engine) -> None:
+    """How network checks probe there: labup's own probes on the host, or probe containers."""
+    try:
+        agent = engine.probe_agent()
+    except LabupError as e:
+        agent = None
+        why = e.message
+    else:
+        why = "python3 (3.9 or later) as root is not available there"
+    if agent is not None:
+        hello = agent.hello
+        version = ".".join(str(n) for n in hello.get("python") or [])
+        report.add("probes", "ok", f"network checks probe from the host itself (python3 "
+                   f"{version}, root): no probe containers")
+    else:
+        report.add("probes", "ok", f"network checks use probe containers ({why})")
 
 
 def _api_version(engine: Engine) -> str:

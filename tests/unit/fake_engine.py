@@ -19,6 +19,7 @@ from labspec.model import Container
 from provisioner.engine.protocol import CommandResult, Endpoint, Observed
 
 if TYPE_CHECKING:
+    from provisioner.engine.probe_agent import ProbeAgent
     from provisioner.engine.protocol import HostShell
 
 
@@ -103,6 +104,9 @@ class FakeEngine:
         timeout: float | None = None,
     ) -> CommandResult:
         return CommandResult(1, "", "nc: bad address")
+
+    def probe_agent(self) -> ProbeAgent | None:
+        return None
 
     def info(self) -> dict[str, Any]:
         return {"Runtimes": {"runc": {}}}
