@@ -24,6 +24,8 @@ from labspec.model import Container
 if TYPE_CHECKING:
     from paramiko import SFTPClient
 
+    from provisioner.engine.capabilities import Capabilities
+
 DEFAULT_PARALLEL = 16  # engine calls in flight at once (measured: 16 beats 8 for down, ties up)
 
 # (docker network name, aliases, IPv4 address) of one endpoint of a container
@@ -172,6 +174,11 @@ class Engine(CheckEngine, Protocol):
     @property
     def api_version(self) -> str:
         """The engine's API version (``1.41``), asked once."""
+        ...
+
+    def capabilities(self) -> Capabilities:
+        """What the engine is (Docker or Podman, its version) and what labup can do there
+        (network drivers, swarm), asked once (:mod:`provisioner.engine.capabilities`)."""
         ...
 
     def sdk_client(self) -> Any:

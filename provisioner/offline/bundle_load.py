@@ -8,8 +8,8 @@ For each image of the bundle the engine is asked first, by image ID:
   from the bundle's members (a docker-save subset: ``manifest.json`` listing only these
   images). Layers whose chain is already on the engine (because an image of the bundle
   that shares them is present) are left out: the engine's loader reuses its own copy and
-  never opens their files. Engines using the containerd image store need every blob, so
-  they get all the layers of the images they lack.
+  never opens their files. Engines using the containerd image store, and Podman, read
+  every layer of the archive, so they get all the layers of the images they lack.
 
 The bundle's checksums are verified before anything is sent. An interrupted stream is
 retried: the engine is asked again what it lacks, and only that is sent.
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from labspec.errors import EngineError
+from provisioner.engine.capabilities import is_podman
 from provisioner.offline.bundle_format import IMAGES_PREFIX, Bundle, BundledImage, BundleError
 
 LoadProgress = Callable[[int, int], None]  # (bytes sent, bytes to send)
@@ -156,6 +157,8 @@ def _containerd_store(api: Any) -> bool:
     try:
         info = api.info()
     except Exception:  # an engine that cannot say: send every layer, the safe choice
+        return True
+    if is_podman(info):  # its loader reads every layer of the archive: never leave one out
         return True
     status = info.get("DriverStatus") or []
     return any("containerd.snapshotter" in str(v) for row in status for v in row)
