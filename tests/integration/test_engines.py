@@ -8,6 +8,7 @@ same, `down` leaves nothing; a lab that needs what an engine lacks is refused up
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -196,3 +197,62 @@ def test_every_network_is_attached_at_create_where_the_api_allows_it(
         for n in "abc":
             engine.remove_network(f"{key}-{n}")
         engine.close()
+
+
+BUNDLED_LAB = """\
+apiVersion: labup/v1
+kind: Lab
+name: {name}
+title: An image only the bundle brings
+containers:
+  app:
+    image: {ref}
+    command: ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]
+"""
+
+
+@pytest.mark.parametrize("host", ENGINE_HOSTS)
+def test_a_bundle_loads_under_the_names_the_lab_uses_and_a_second_load_sends_nothing(
+    classroom: Classroom, engine_hosts: dict[str, Host], docker_client: Any, test_image: str,
+    tmp_path: Path, unique: str, host: str,
+) -> None:
+    """Podman names a loaded image ``localhost/NAME``: labup still finds it as ``NAME``."""
+    import io
+    import tarfile
+
+    import labspec
+    from provisioner.offline.bundle_write import write_bundle
+
+    ref = f"labup-bundle-eng/app:{unique}"
+    dockerfile = f"FROM {test_image}\nRUN echo {unique} > /token\n".encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    buf.seek(0)
+    docker_client.images.build(fileobj=buf, custom_context=True, tag=ref, rm=True)
+    name = f"bnd{unique}"
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(BUNDLED_LAB.format(name=name, ref=ref))
+    bundle = tmp_path / "course.tar"
+    url = engine_hosts[host].url
+    remote = classroom.client(host)
+    try:
+        write_bundle(docker_client, [labspec.load_lab(spec)], bundle)
+        first = labup(classroom, "bundle", "load", str(bundle), "--host", url, "--json")
+        assert first.returncode == 0, first.stdout + first.stderr
+        tags = remote.images.get(ref).tags
+        assert tags == ([f"localhost/{ref}"] if host == "hpodman" else [ref]), tags
+        second = labup(classroom, "bundle", "load", str(bundle), "--host", url, "--json")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert '"bytes_sent": 0' in second.stdout, second.stdout
+        up = labup(classroom, "up", str(spec), "--host", url, "-q")
+        assert up.returncode == 0, up.stdout + up.stderr
+        got = remote.containers.get(f"{name}-app").exec_run(["cat", "/token"])
+        assert got.output.decode().strip() == unique
+    finally:
+        labup(classroom, "down", str(spec), "--host", url, "-q")
+        for client in (remote, docker_client):
+            with contextlib.suppress(Exception):
+                client.images.remove(ref, force=True)
