@@ -101,7 +101,7 @@ def test_doctor_json_without_a_lab(
     for entry in doc["hosts"]:
         items = {f["item"]: f for f in entry["result"]["findings"]}
         assert items["engine"]["level"] == "ok"
-        assert set(items) == {"engine", "disk", "gpu", "runtime"}
+        assert set(items) == {"engine", "features", "limit", "disk", "gpu", "runtime"}
 
 
 def test_doctor_on_the_local_engine(
