@@ -781,6 +781,33 @@ eng_cmd_up() {  # `up [N] [--engines]`
     fi
 }
 
+eng_patch_client_files() {
+    # `engines up|down` change only the engine hosts' lines of the client files: another
+    # version of this script may have written the rest (more hosts), and its entries stay
+    local kh="$STATE/client/known_hosts" inv="$STATE/inventory.yml" env="$STATE/hosts.env"
+    if [ -f "$kh" ]; then
+        { grep -v -e '^\[127\.0\.0\.1\]:22281 ' -e '^\[127\.0\.0\.1\]:22282 ' "$kh" || true
+          eng_known_hosts; } >"$kh.eng"
+        mv "$kh.eng" "$kh"
+    fi
+    if [ -f "$env" ]; then
+        { grep -v -e '^LABUP_TESTHOSTS_ENGINES=' -e '^LABUP_TESTHOSTS_HDOCKER26_PORT=' \
+              -e '^LABUP_TESTHOSTS_HPODMAN_PORT=' "$env" || true
+          eng_hosts_env; } >"$env.eng"
+        mv "$env.eng" "$env"
+    fi
+    if [ -f "$inv" ]; then
+        awk -v hosts="$(eng_inventory_hosts)" -v groups="$(eng_inventory_groups)" '
+            skip > 0 { skip--; next }
+            /^  (hdocker26|hpodman):$/ { skip = 2; next }
+            /^  engines: \[/ { next }
+            /^groups:$/ { if (hosts != "") print hosts; print; next }
+            { print }
+            END { if (groups != "") print groups }' "$inv" >"$inv.eng"
+        mv "$inv.eng" "$inv"
+    fi
+}
+
 eng_cmd() {  # `engines up|status|down`
     [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, engines)"
     case "$1" in
@@ -789,7 +816,7 @@ eng_cmd() {  # `engines up|status|down`
             if [ "$(count_hosts)" -ge 1 ] 2>/dev/null && [ -f "$STATE/client/id_ed25519" ]; then
                 need_tools
                 eng_up
-                write_client_files "$(count_hosts)"
+                eng_patch_client_files
             else
                 eng_cmd_up 3 --engines
             fi
@@ -802,7 +829,7 @@ eng_cmd() {  # `engines up|status|down`
             ;;
         down)
             eng_down_all
-            [ "$(count_hosts)" -ge 1 ] 2>/dev/null && write_client_files "$(count_hosts)"
+            eng_patch_client_files
             log "engines: ${ENGINE_HOSTS[*]} removed"
             ;;
         *) die "usage: $0 engines up|status|down" ;;
