@@ -256,3 +256,34 @@ def test_a_bundle_loads_under_the_names_the_lab_uses_and_a_second_load_sends_not
         for client in (remote, docker_client):
             with contextlib.suppress(Exception):
                 client.images.remove(ref, force=True)
+
+
+@pytest.mark.parametrize("transport", ["unix", "ssh"])
+def test_a_healthcheck_with_spaces_becomes_healthy_on_podman_without_systemd(
+    classroom: Classroom, engine_hosts: dict[str, Host], tmp_path: Path, unique: str,
+    transport: str,
+) -> None:
+    """Podman 4.3 re-splits an exec-form healthcheck on spaces and, without systemd, never
+    runs it: `up` still waits it to healthy, over its own socket (the standard-library
+    transport) and over SSH (the SDK's)."""
+    from labspec.model import Dependency, Healthcheck
+    from provisioner import lifecycle
+    from provisioner.engine.docker_engine import DockerEngine
+    from provisioner.lifecycle.progress import QuietReporter
+
+    test = ("CMD", "sh", "-c", "test \"$(echo a  b)\" = 'a b' && test -d /tmp")
+    lab = make_lab(f"hc{unique}", tmp_path, [
+        service("web", healthcheck=Healthcheck(test=test, interval=1.0, retries=30)),
+        service("after", depends_on=(Dependency("web", "healthy"),)),
+    ])
+    engine: Any = (DockerEngine(url=f"unix://{classroom.state}/hpodman/podman.sock")
+                   if transport == "unix" else connect_host(classroom.host("hpodman")))
+    try:
+        assert (engine.raw is not None) is (transport == "unix")
+        result = lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False, timeout=60)
+        assert result.ok
+        state = engine.inspect_container(f"hc{unique}-web")["State"]
+        assert state["Health"]["Status"] == "healthy", state["Health"]
+    finally:
+        lifecycle.down(engine, f"hc{unique}", volumes=True, reporter=QuietReporter())
+        engine.close()
