@@ -5,6 +5,8 @@
 #   bash scripts/testhosts.sh status     # what runs, one line per host
 #   bash scripts/testhosts.sh down       # kill by PID, remove namespaces, veths, mounts, state
 #   bash scripts/testhosts.sh trim N     # stop the hosts beyond hN (after a bigger benchmark)
+#   bash scripts/testhosts.sh up [N] --engines   # the same, plus the engine hosts below
+#   bash scripts/testhosts.sh engines up|status|down   # only the engine hosts (down: just them)
 #
 # Each host hK is a separate dockerd in its own network namespace (labup-th-hK: a veth pair with
 # a /30 of 10.213.K.0, lo up; own socket, data root, exec root, pidfile, containerd) and a real
@@ -17,10 +19,17 @@
 # Every good host has `labup` on its sessions' PATH (this checkout's venv), as a classroom
 # machine where learners type `labup` has it installed, and an upstream DNS that answers
 # "no such name" at once (scripts/nxdns.py on 10.213.K.1), as a real network's does.
+# The engine hosts, other engines than Debian 12's dockerd 20.10, each in its own namespace
+# with its own sshd like hK (functions eng_*, below; optional: `up --engines` or `engines up`):
+#   hdocker26  127.0.0.1:22281, Debian 13's docker.io (dockerd 26.1, API 1.45) in a trixie root
+#              made once by debootstrap (cached in LABUP_TESTHOSTS_CACHE, default
+#              /var/cache/labup-testhosts), run as its own root in a private mount namespace
+#   hpodman    127.0.0.1:22282, Debian 12's podman 4.3 serving the Docker API
+#              (`podman system service`), runc, netavark, no systemd
 #
 # Everything lives under STATE (LABUP_TESTHOSTS_DIR, default /tmp/labup-testhosts): the client
 # key pair (client/id_ed25519), client/known_hosts, inventory.yml (all hosts), inventory-good.yml
-# (h1..hN only) and hosts.env. `up` is safe to run again over leftovers of an earlier run (kernel
+# (h1..hN only) and hosts.env (LABUP_TESTHOSTS_ENGINES names the engine hosts that are up). `up` is safe to run again over leftovers of an earlier run (kernel
 # objects survive between a session and CI): a healthy host is kept, anything else is cleaned and
 # started again. The main engine (/var/run/docker.sock), its docker0 and iptables are never touched.
 set -euo pipefail
@@ -403,6 +412,7 @@ write_client_files() {
     known_hosts_line "$BADKEY_PORT" "$STATE/keys/stale_host_key.pub" >>"$kh"
     # hdown: a key is known, but nothing listens
     known_hosts_line "$DOWN_PORT" "$STATE/keys/stale_host_key.pub" >>"$kh"
+    eng_known_hosts >>"$kh"
     mv "$kh" "$STATE/client/known_hosts"
 
     local learners=(alice bob carol dave erin frank grace heidi ivan judy
@@ -435,9 +445,11 @@ write_client_files() {
         echo "  hnodocker:"
         echo "    port: $NODOCKER_PORT"
         echo "    vars: {learner: nodocker, port_offset: 0}"
+        eng_inventory_hosts
         echo "groups:"
         printf '  class: [%s]\n' "$(seq -s, -f 'h%g' 1 "$n" | sed 's/,/, /g')"
         echo "  broken: [hdown, hbadkey, hnodocker]"
+        eng_inventory_groups
     } >"$STATE/inventory.yml"
     {
         echo "LABUP_TESTHOSTS_DIR=$STATE"
@@ -453,6 +465,7 @@ write_client_files() {
         echo "LABUP_TESTHOSTS_BEHIND_ADDR=$BEHIND_ADDR"
         echo "LABUP_TESTHOSTS_SSH_CONFIG=$STATE/client/ssh_config"
         echo "LABUP_TESTHOSTS_JUMP_INVENTORY=$STATE/inventory-jump.yml"
+        eng_hosts_env
     } >"$STATE/hosts.env"
 }
 
@@ -547,6 +560,7 @@ cmd_down() {
     [ "$n" -gt 0 ] 2>/dev/null || n=0
     for h in hbadkey hnodocker; do kill_pidfile "$(host_dir "$h")/sshd.pid" sshd; done
     clean_jump_hosts
+    eng_down_all
     # also sweep namespaces left by an earlier run whose state file is gone
     local leftovers
     leftovers="$(ip netns list 2>/dev/null | awk '{print $1}' | sed -n 's/^labup-th-h\([0-9][0-9]*\)$/\1/p')"
@@ -573,11 +587,419 @@ cmd_trim() {  # stop the hosts beyond N (a benchmark that brought up more puts i
     log "trim: hosts beyond h$n stopped"
 }
 
+# -- engine hosts (issue 16): the engines learners run, beside Debian 12's dockerd 20.10 -------
+# Each is a host like hK: a network namespace labup-th-NAME (veth lteIa/lteIb, 10.219.I.0/30),
+# an engine serving the Docker API on a socket under STATE/NAME, and a real sshd on 127.0.0.1
+# whose sessions reach it (DOCKER_HOST). They are optional (`up --engines`, `engines up`):
+# the first hdocker26 needs a debootstrap of Debian 13 (about 2 minutes; cached after that).
+ENGINE_HOSTS=(hdocker26 hpodman)
+ENGINE_LAYOUT=1  # bump when an engine host's setup changes (restarts only the engine hosts)
+ENGINE_CACHE="${LABUP_TESTHOSTS_CACHE:-/var/cache/labup-testhosts}"
+TRIXIE_INCLUDE="docker.io,docker-cli,docker-compose,iptables,ca-certificates,openssh-server,openssh-sftp-server"
+PODMAN_PACKAGES=(podman netavark aardvark-dns catatonit conmon golang-github-containers-common runc)
+
+eng_port() { case "$1" in hdocker26) echo 22281 ;; hpodman) echo 22282 ;; *) return 1 ;; esac; }
+eng_index() { case "$1" in hdocker26) echo 1 ;; hpodman) echo 2 ;; *) return 1 ;; esac; }
+eng_sock() {  # the engine's API socket (what DOCKER_HOST names in the host's sessions)
+    case "$1" in
+        hdocker26) echo "$(host_dir "$1")/docker.sock" ;;
+        hpodman) echo "$(host_dir "$1")/podman.sock" ;;
+    esac
+}
+eng_pidfile() {  # eng_pidfile NAME: the engine's pid file and its process name
+    case "$1" in
+        hdocker26) echo "$(host_dir "$1")/docker.pid dockerd" ;;
+        hpodman) echo "$(host_dir "$1")/podman.pid podman" ;;
+    esac
+}
+eng_present() { [ -f "$(host_dir "$1")/layout" ]; }  # set up (and not removed since)
+eng_answers() { DOCKER_HOST="unix://$(eng_sock "$1")" timeout 5 docker version --format '{{.Server.Version}}' 2>/dev/null; }
+
+eng_healthy() {
+    local h="$1" dir
+    dir="$(host_dir "$h")"
+    # shellcheck disable=SC2046
+    [ "$(cat "$dir/layout" 2>/dev/null)" = "$ENGINE_LAYOUT" ] &&
+        pid_alive "$dir/sshd.pid" sshd && pid_alive $(eng_pidfile "$h") &&
+        [ -n "$(eng_answers "$h")" ]
+}
+
+eng_apt() {  # eng_apt PKG...: install the missing ones, daemons kept from starting
+    local missing=() pkg
+    for pkg in "$@"; do
+        [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" = installed ] ||
+            missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    local made_policy=0 rc=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null; } </dev/null || rc=$?
+    [ "$made_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+    [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc) installing ${missing[*]}"
+}
+
+eng_netns() {  # eng_netns NAME: its namespace, veth pair and /30, lo up
+    local h="$1" i ns
+    i="$(eng_index "$h")"
+    ns="$(netns_of "$h")"
+    ip netns add "$ns"
+    ip link add "lte${i}a" type veth peer name "lte${i}b"
+    ip link set "lte${i}b" netns "$ns"
+    ip addr add "10.219.$i.1/30" dev "lte${i}a"
+    ip link set "lte${i}a" up
+    ip -n "$ns" addr add "10.219.$i.2/30" dev "lte${i}b"
+    ip -n "$ns" link set "lte${i}b" up
+    ip -n "$ns" link set lo up
+}
+
+eng_kill_matching() {  # eng_kill_matching TEST ARG: KILL every process for which TEST PID ARG holds
+    local test="$1" arg="$2" p pids=()
+    for p in /proc/[0-9]*; do
+        p="${p#/proc/}"
+        [ "$p" = "$$" ] && continue
+        "$test" "$p" "$arg" 2>/dev/null && pids+=("$p")
+    done
+    [ "${#pids[@]}" -eq 0 ] && return 0
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    sleep 0.2
+}
+eng_in_mntns() { [ "$(readlink "/proc/$1/ns/mnt" 2>/dev/null)" = "$2" ]; }
+eng_conmon_of() {  # a conmon (container or exec monitor) of the podman whose state is under $2
+    grep -q '^conmon' "/proc/$1/comm" && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$2/"
+}
+
+eng_clean() {  # stop everything of one engine host and remove its kernel objects (keeps data)
+    local h="$1" i dir
+    i="$(eng_index "$h")"
+    dir="$(host_dir "$h")"
+    kill_pidfile "$dir/sshd.pid" sshd
+    case "$h" in
+        hdocker26)
+            # dockerd stops its containers on TERM; what still runs in its private mount
+            # namespace after that (containerd, shims, containers) is killed by PID
+            local mntns
+            mntns="$(cat "$dir/mntns" 2>/dev/null || true)"
+            kill_pidfile "$dir/docker.pid" dockerd
+            # never the machine's own mount namespace
+            [ -n "$mntns" ] && [ "$mntns" != "$(readlink /proc/self/ns/mnt)" ] &&
+                eng_kill_matching eng_in_mntns "$mntns"
+            rm -f "$dir/mntns"
+            ;;
+        hpodman)
+            # podman's containers outlive its API service (conmon watches them): remove them
+            # first, then the service, then the conmons that linger after an exec (they ignore
+            # SIGTERM for up to 300 s), by PID
+            if [ -x /usr/bin/podman ] && [ -f "$dir/containers.conf" ]; then
+                eng_podman "$h" rm --all --force --time 0 >/dev/null 2>&1 || true
+                eng_podman "$h" pod rm --all --force >/dev/null 2>&1 || true
+            fi
+            kill_pidfile "$dir/podman.pid" podman
+            eng_kill_matching eng_conmon_of "$dir"
+            ;;
+    esac
+    umount_under "$dir"
+    if ip netns list 2>/dev/null | grep -qw "$(netns_of "$h")"; then
+        ip netns del "$(netns_of "$h")" 2>/dev/null || true
+    fi
+    ip link show "lte${i}a" >/dev/null 2>&1 && ip link del "lte${i}a" 2>/dev/null || true
+    rm -f "$dir/layout"
+}
+
+# -- hdocker26: Debian 13's docker.io in a cached trixie root ----------------------------------
+# The whole host is the trixie root: its sshd and its dockerd run there (so the files labup
+# copies over SFTP are where the engine's bind mounts look, and sessions get Debian 13's
+# docker CLI), in a private mount namespace whose root is pivoted to it.
+eng_trixie_root() {  # prints the cached root; debootstraps it the first time
+    local root="$ENGINE_CACHE/trixie-docker26" mirror="${LABUP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+    if [ "$(cat "$root/.labup-ready" 2>/dev/null)" = "$TRIXIE_INCLUDE" ]; then
+        echo "$root"
+        return 0
+    fi
+    eng_apt debootstrap
+    mkdir -p "$ENGINE_CACHE"
+    umount_under "$root.tmp"
+    rm -rf "$root.tmp" "$root"
+    log "hdocker26: debootstrap trixie with $TRIXIE_INCLUDE from $mirror (once: about 2 minutes)"
+    if ! debootstrap --variant=minbase --include="$TRIXIE_INCLUDE" trixie "$root.tmp" "$mirror" \
+            >"$ENGINE_CACHE/debootstrap.log" 2>&1 </dev/null; then
+        umount_under "$root.tmp"
+        tail -n 15 "$ENGINE_CACHE/debootstrap.log" >&2 || true
+        die "hdocker26: debootstrap failed (log: $ENGINE_CACHE/debootstrap.log)"
+    fi
+    umount_under "$root.tmp"
+    [ -x "$root.tmp/usr/sbin/dockerd" ] && [ -x "$root.tmp/usr/sbin/sshd" ] ||
+        die "hdocker26: no dockerd or sshd in the trixie root"
+    mkdir -p "$root.tmp/.labup-oldroot"
+    echo "$TRIXIE_INCLUDE" >"$root.tmp/.labup-ready"
+    mv "$root.tmp" "$root"
+    echo "$root"
+}
+
+eng_start_docker26() {
+    local h=hdocker26 dir root ns pid
+    dir="$(host_dir "$h")"
+    root="$(eng_trixie_root)" || exit 1
+    ns="$(netns_of "$h")"
+    mkdir -p "$dir/data"
+    eng_netns "$h"
+    write_sshd "$h" "$(eng_port "$h")" "$dir/docker.sock" || true
+    # A private mount namespace, pivoted to the trixie root: proc, the host's /sys and /dev,
+    # tmpfs /run and /tmp, and at their own paths this host's folder (sockets, pid files, keys,
+    # data root) and the classroom's client keys. sshd listens in the machine's namespace on
+    # 127.0.0.1, dockerd runs in the host's network namespace. When the last process of the
+    # mount namespace exits, every mount goes with it.
+    cat >"$dir/launch.sh" <<'LAUNCH'
+set -eu
+root="$1" dir="$2" client="$3" netns="$4"
+exec 9<"$netns"
+mount --make-rprivate /
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /sys "$root/sys"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs -o mode=755 tmpfs "$root/run"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+mkdir -p "$root$dir" "$root$client" "$root/run/sshd"
+mount --bind "$dir" "$root$dir"
+mount --bind -o ro "$client" "$root$client"
+cd "$root"
+pivot_root . .labup-oldroot
+cd /
+umount -l /.labup-oldroot
+/usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+exec nsenter --net=/proc/self/fd/9 /usr/sbin/dockerd -H "unix://$dir/docker.sock" \
+    --pidfile "$dir/docker.pid" --data-root "$dir/data" --exec-root /run/docker \
+    --storage-driver overlay2 --log-level warn
+LAUNCH
+    rm -f "$dir/docker.sock" "$dir/docker.pid"
+    setsid unshare --mount sh "$dir/launch.sh" "$root" "$dir" "$STATE/client" \
+        "/var/run/netns/$ns" >"$dir/dockerd.log" 2>&1 </dev/null &
+    pid=$!  # unshare, sh and nsenter each exec the next: this becomes dockerd
+    # remember its mount namespace (the teardown kills what runs there), once it has its own
+    local mine theirs="" i
+    mine="$(readlink /proc/self/ns/mnt)"
+    for i in $(seq 1 50); do
+        theirs="$(readlink "/proc/$pid/ns/mnt" 2>/dev/null || true)"
+        [ -n "$theirs" ] && [ "$theirs" != "$mine" ] && break
+        sleep 0.1
+    done
+    [ -n "$theirs" ] && [ "$theirs" != "$mine" ] && echo "$theirs" >"$dir/mntns"
+}
+
+# -- hpodman: Debian 12's podman 4.3, its Docker-compatible API service -------------------------
+eng_podman() {  # eng_podman NAME ARGS...: the podman CLI on that host's storage and config
+    local dir
+    dir="$(host_dir "$1")"
+    shift
+    CONTAINERS_CONF="$dir/containers.conf" nsenter --net="/var/run/netns/$(netns_of hpodman)" \
+        podman --root "$dir/root" --runroot "$dir/run" --storage-driver overlay "$@"
+}
+
+eng_start_podman() {
+    local h=hpodman dir ns
+    dir="$(host_dir "$h")"
+    ns="$(netns_of "$h")"
+    eng_apt "${PODMAN_PACKAGES[@]}"
+    mkdir -p "$dir/root" "$dir/run" "$dir/tmp" "$dir/networks"
+    # Rootful podman raises nofile/nproc by default, which needs CAP_SYS_RESOURCE here: set
+    # them; crun refuses this machine's hybrid cgroups: runc; no systemd: cgroupfs, file events.
+    cat >"$dir/containers.conf" <<CONF
+# labup test host $h (written by scripts/testhosts.sh)
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[network]
+network_backend = "netavark"
+network_config_dir = "$dir/networks"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$dir/tmp"
+CONF
+    eng_netns "$h"
+    rm -f "$dir/podman.sock"
+    CONTAINERS_CONF="$dir/containers.conf" setsid nsenter --net="/var/run/netns/$ns" \
+        podman --root "$dir/root" --runroot "$dir/run" --storage-driver overlay \
+        system service --time=0 "unix://$dir/podman.sock" >"$dir/service.log" 2>&1 </dev/null &
+    echo $! >"$dir/podman.pid"  # nsenter execs podman: this is the service
+}
+
+# -- the engine hosts as a whole -----------------------------------------------------------------
+eng_up() {  # bring every engine host up; a healthy one is kept
+    local h started=()
+    for h in "${ENGINE_HOSTS[@]}"; do
+        if eng_healthy "$h"; then
+            ensure_sshd "$h" "$(eng_port "$h")" "$(eng_sock "$h")"
+            continue
+        fi
+        eng_clean "$h"
+        port_busy "$(eng_port "$h")" && die "port $(eng_port "$h") is taken by another process"
+        mkdir -p "$(host_dir "$h")"
+        case "$h" in
+            hdocker26) eng_start_docker26 ;;  # its sshd runs in its own root
+            hpodman) eng_start_podman; ensure_sshd "$h" "$(eng_port "$h")" "$(eng_sock "$h")" ;;
+        esac
+        echo "$ENGINE_LAYOUT" >"$(host_dir "$h")/layout"
+        started+=("$h")
+    done
+    local deadline=$((SECONDS + 90))
+    for h in "${started[@]}"; do
+        until [ -n "$(eng_answers "$h")" ]; do
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                tail -n 20 "$(host_dir "$h")"/{dockerd,service}.log >&2 2>/dev/null || true
+                die "$h: the engine did not answer within 90 s (logs in $(host_dir "$h"))"
+            fi
+            sleep 0.3
+        done
+    done
+    log "engines: ${ENGINE_HOSTS[*]} up (started: ${started[*]:-none})"
+}
+
+eng_down_all() {  # stop and remove the engine hosts (their data too); the trixie root stays cached
+    local h
+    for h in "${ENGINE_HOSTS[@]}"; do
+        [ -d "$(host_dir "$h")" ] || ip netns list 2>/dev/null | grep -qw "$(netns_of "$h")" ||
+            continue
+        eng_clean "$h"
+        umount_under "$(host_dir "$h")"
+        rm -rf "$(host_dir "$h")"
+    done
+}
+
+eng_status_lines() {  # one line per engine host that is set up; never changes the exit code
+    local h state
+    for h in "${ENGINE_HOSTS[@]}"; do
+        eng_present "$h" || continue
+        local sshd=down
+        pid_alive "$(host_dir "$h")/sshd.pid" sshd && sshd=up
+        state="$(eng_answers "$h")"
+        printf '%-10s ssh 127.0.0.1:%-6s sshd %-4s engine %s\n' "$h" "$(eng_port "$h")" "$sshd" \
+            "${state:-down}"
+    done
+}
+
+eng_known_hosts() {
+    local h
+    for h in "${ENGINE_HOSTS[@]}"; do
+        eng_present "$h" && [ -f "$(host_dir "$h")/ssh_host_ed25519_key.pub" ] &&
+            known_hosts_line "$(eng_port "$h")" "$(host_dir "$h")/ssh_host_ed25519_key.pub"
+    done
+    return 0
+}
+
+eng_inventory_hosts() {
+    local h
+    for h in "${ENGINE_HOSTS[@]}"; do
+        eng_present "$h" || continue
+        echo "  $h:"
+        echo "    port: $(eng_port "$h")"
+        echo "    vars: {learner: $h, port_offset: $((200 + 10 * $(eng_index "$h"))), labup_dir: $(host_dir "$h")/labup}"
+    done
+}
+
+eng_up_list() {
+    local h up=()
+    for h in "${ENGINE_HOSTS[@]}"; do eng_present "$h" && up+=("$h"); done
+    echo "${up[*]}"
+}
+
+eng_inventory_groups() {
+    local up
+    up="$(eng_up_list)"
+    [ -n "$up" ] && printf '  engines: [%s]\n' "${up// /, }"
+    return 0
+}
+
+eng_hosts_env() {
+    echo "LABUP_TESTHOSTS_ENGINES=$(eng_up_list)"
+    local h
+    for h in "${ENGINE_HOSTS[@]}"; do
+        echo "LABUP_TESTHOSTS_$(echo "$h" | tr '[:lower:]' '[:upper:]')_PORT=$(eng_port "$h")"
+    done
+}
+
+eng_cmd_up() {  # `up [N] [--engines]`
+    local n=3 engines=0 arg
+    for arg in "$@"; do
+        case "$arg" in
+            --engines) engines=1 ;;
+            *) n="$arg" ;;
+        esac
+    done
+    cmd_up "$n"
+    if [ "$engines" -eq 1 ]; then
+        eng_up
+        write_client_files "$(count_hosts)"
+    fi
+}
+
+eng_patch_client_files() {
+    # `engines up|down` change only the engine hosts' lines of the client files: another
+    # version of this script may have written the rest (more hosts), and its entries stay
+    local kh="$STATE/client/known_hosts" inv="$STATE/inventory.yml" env="$STATE/hosts.env"
+    if [ -f "$kh" ]; then
+        { grep -v -e '^\[127\.0\.0\.1\]:22281 ' -e '^\[127\.0\.0\.1\]:22282 ' "$kh" || true
+          eng_known_hosts; } >"$kh.eng"
+        mv "$kh.eng" "$kh"
+    fi
+    if [ -f "$env" ]; then
+        { grep -v -e '^LABUP_TESTHOSTS_ENGINES=' -e '^LABUP_TESTHOSTS_HDOCKER26_PORT=' \
+              -e '^LABUP_TESTHOSTS_HPODMAN_PORT=' "$env" || true
+          eng_hosts_env; } >"$env.eng"
+        mv "$env.eng" "$env"
+    fi
+    if [ -f "$inv" ]; then
+        awk -v hosts="$(eng_inventory_hosts)" -v groups="$(eng_inventory_groups)" '
+            skip > 0 { skip--; next }
+            /^  (hdocker26|hpodman):$/ { skip = 2; next }
+            /^  engines: \[/ { next }
+            /^groups:$/ { if (hosts != "") print hosts; print; next }
+            { print }
+            END { if (groups != "") print groups }' "$inv" >"$inv.eng"
+        mv "$inv.eng" "$inv"
+    fi
+}
+
+eng_cmd() {  # `engines up|status|down`
+    [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, engines)"
+    case "$1" in
+        up)
+            # the classroom's client key and files come with `up`; healthy hosts are kept
+            if [ "$(count_hosts)" -ge 1 ] 2>/dev/null && [ -f "$STATE/client/id_ed25519" ]; then
+                need_tools
+                eng_up
+                eng_patch_client_files
+            else
+                eng_cmd_up 3 --engines
+            fi
+            ;;
+        status)
+            local h rc=0
+            eng_status_lines
+            for h in "${ENGINE_HOSTS[@]}"; do eng_healthy "$h" || rc=1; done
+            return "$rc"
+            ;;
+        down)
+            eng_down_all
+            eng_patch_client_files
+            log "engines: ${ENGINE_HOSTS[*]} removed"
+            ;;
+        *) die "usage: $0 engines up|status|down" ;;
+    esac
+}
+
 # One change at a time: up, down and trim run under a lock on the state folder (two test runs,
 # or a test run and a benchmark, may both ask for hosts). flock holds it, not this shell: the
 # daemons started here must not inherit the lock (-o), or it would never be released.
 case "${1:-}" in
-    up|down|trim)
+    up|down|trim|engines)
         if [ "${LABUP_TESTHOSTS_LOCKED:-}" != 1 ]; then
             mkdir -p "$STATE"
             exec flock -w 300 -o "$STATE/.lock" env LABUP_TESTHOSTS_LOCKED=1 bash "$0" "$@"
@@ -586,9 +1008,11 @@ case "${1:-}" in
 esac
 
 case "${1:-}" in
-    up) cmd_up "${2:-3}" ;;
+    up) shift; eng_cmd_up "$@" ;;
     down) cmd_down ;;
-    status) cmd_status ;;
+    status) rc=0; cmd_status || rc=$?; eng_status_lines; exit "$rc" ;;
     trim) cmd_trim "${2:-3}" ;;
-    *) echo "usage: $0 up [N] | status | down | trim N" >&2; exit 2 ;;
+    engines) eng_cmd "${2:-}" ;;
+    *) echo "usage: $0 up [N] [--engines] | status | down | trim N | engines up|status|down" >&2
+       exit 2 ;;
 esac

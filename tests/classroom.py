@@ -5,6 +5,10 @@ hosts are up (running the script when they are not: it is idempotent), describes
 builds the busybox test image on every good host through the API over SSH. Without root or
 without the tools it skips with the reason, except when LABUP_REQUIRE_ENGINE=1 (CI): then it
 fails, so CI can never pass by skipping.
+
+``engine_hosts`` does the same for the engine hosts (``testhosts.sh engines up``): hdocker26
+(Debian 13's dockerd 26) and hpodman (Podman 4.3's Docker API); ``each_engine`` parametrizes a
+test over h1 (dockerd 20.10) and both of them.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Classroom:
     env: dict[str, str]
     good: tuple[Host, ...] = ()
     broken: tuple[Host, ...] = ()
+    engines: dict[str, Host] = field(default_factory=dict)  # hdocker26, hpodman once asked for
     _clients: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -55,7 +60,7 @@ class Classroom:
         return self.env.get("LABUP_TESTHOSTS_GPU_HOST", "h2")
 
     def host(self, name: str) -> Host:
-        for h in (*self.good, *self.broken):
+        for h in (*self.good, *self.broken, *self.engines.values()):
             if h.name == name:
                 return h
         raise KeyError(name)
@@ -170,6 +175,75 @@ def classroom() -> Iterator[Classroom]:
         yield room
     finally:
         room.close()
+
+
+# -- the engine hosts: other engines than dockerd 20.10 -----------------------------------------
+
+ENGINE_HOSTS = ("hdocker26", "hpodman")
+ENGINES = ("h1", *ENGINE_HOSTS)  # what ``each_engine`` runs a test on
+
+
+ENGINE_PORTS = {"hdocker26": 22281, "hpodman": 22282}  # as scripts/testhosts.sh gives them
+
+
+def _engines_ready() -> bool:
+    status = subprocess.run(["bash", str(SCRIPT), "engines", "status"], capture_output=True,
+                            text=True, check=False)
+    return status.returncode == 0
+
+
+def make_engine_hosts(room: Classroom, known_hosts: Path) -> dict[str, Host]:
+    """hdocker26 and hpodman as Hosts (``testhosts.sh engines up`` when they are not up).
+
+    ``known_hosts`` is written with the classroom's entries plus the engine hosts' keys, so a
+    run of an older testhosts.sh (which rewrites the classroom's files without them) cannot
+    make their keys unknown mid-session."""
+    if not _engines_ready():
+        if os.geteuid() != 0:
+            _unavailable("scripts/testhosts.sh engines up needs root")
+        up = subprocess.run(["bash", str(SCRIPT), "engines", "up"], capture_output=True,
+                            text=True, check=False, timeout=900)
+        if up.returncode != 0:
+            _unavailable(f"scripts/testhosts.sh engines up failed: {up.stderr.strip()[-800:]}")
+    lines = [line for line in room.known_hosts.read_text().splitlines()
+             if not any(f"]:{port} " in line for port in ENGINE_PORTS.values())]
+    for name, port in ENGINE_PORTS.items():
+        key = (STATE / name / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+        lines.append(f"[127.0.0.1]:{port} {' '.join(key)}")
+    known_hosts.write_text("\n".join(lines) + "\n")
+    return {
+        name: Host(
+            name=name, address="127.0.0.1", port=port, user="root", key=room.key,
+            known_hosts=known_hosts,
+            vars={"learner": name, "labup_dir": str(STATE / name / "labup")},
+        )
+        for name, port in ENGINE_PORTS.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def engine_hosts(
+    classroom: Classroom, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Host]]:
+    """The engine hosts, with the busybox test image on each; added to ``classroom`` so
+    ``classroom.host(name)`` and ``classroom.client(name)`` know them. Their known_hosts file
+    (``Host.known_hosts``) holds the classroom's hosts too."""
+    hosts = make_engine_hosts(classroom, tmp_path_factory.mktemp("engines") / "known_hosts")
+    classroom.engines.update(hosts)
+    from conftest import build_busybox_image
+
+    for h in hosts.values():
+        client = classroom.client(h.name)
+        if not client.images.list(name=TEST_IMAGE):
+            build_busybox_image(client, TEST_IMAGE)
+    yield hosts
+
+
+@pytest.fixture(params=ENGINES)
+def each_engine(request: pytest.FixtureRequest, classroom: Classroom,
+                engine_hosts: dict[str, Host]) -> Host:
+    """One test, every engine: h1 (dockerd 20.10), hdocker26 (dockerd 26), hpodman."""
+    return classroom.host(str(request.param))
 
 
 # -- the runner's API in the words the fleet tests use ------------------------------------------

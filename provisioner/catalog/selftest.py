@@ -124,6 +124,11 @@ def run_selftest(
     learner's machine for the lab loaded from the local copy (default: this machine, for a
     local engine); a remote one gets its own copy of the folder and runs the solution there."""
     original = source.load()
+    from provisioner.engine.capabilities import ensure_can_run
+
+    # an engine that lacks what the lab needs (overlay, swarm) refuses it, as `up` does
+    ensure_can_run(engine, original,
+                   host=None if engine.host_label == "local" else engine.host_label)
     result = SelfTestResult(original.key, original.title, source.instance)
     t0 = time.monotonic()
     with _workspace(original, keep=keep_workspace, say=say) as folder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -100,6 +101,18 @@ def container_body(
         body["NetworkingConfig"] = {
             "EndpointsConfig": {net: _endpoint(aliases, ip) for net, aliases, ip in at_create}
         }
+    return body
+
+
+def for_podman(body: dict[str, Any]) -> dict[str, Any]:
+    """The same body as Podman 4.3's Docker API reads it right. It splits every word of an
+    exec-form healthcheck (``["CMD", "python", "-c", "import a; b()"]``) again on spaces, so
+    one with spaces in a word goes as the shell form, each word quoted for ``/bin/sh``."""
+    check = body.get("Healthcheck")
+    if check and check["Test"][:1] == ["CMD"] and any(
+        not word or any(ch.isspace() for ch in word) for word in check["Test"][1:]
+    ):
+        body["Healthcheck"] = {**check, "Test": ["CMD-SHELL", shlex.join(check["Test"][1:])]}
     return body
 
 

@@ -23,8 +23,10 @@ from provisioner.engine.http import (
     api_error_text,
     call_timeout,
 )
+from provisioner.engine.protocol import ApiError
 
 if TYPE_CHECKING:
+    from provisioner.engine.capabilities import Capabilities
     from provisioner.engine.protocol import HostShell
 
 
@@ -57,7 +59,8 @@ class DockerConnection:
         self._timeout = timeout if timeout is not None else call_timeout()
         self._pool_size = pool_size
         self._info: dict[str, Any] | None = None
-        self._api_version: str | None = None
+        self._version: dict[str, Any] | None = None
+        self._capabilities: Capabilities | None = None
         self._lock = threading.Lock()
         self._version_lock = threading.Lock()
         plain = client is None and RawApi.supports(self._url)
@@ -154,19 +157,47 @@ class DockerConnection:
                 f"no Docker engine answers at {self._url} ({api_error_text(e)})", hint=ENGINE_HINT
             ) from e
 
+    def version(self) -> dict[str, Any]:
+        """The engine's ``/version`` answer, asked once (even when many threads ask at once)."""
+        with self._version_lock:
+            if self._version is None:
+                try:
+                    self._version = dict(self.call("GET", "/version") or {})
+                except ApiError as e:
+                    raise self._fail(e, "read the engine's version") from e
+            return self._version
+
     @property
     def api_version(self) -> str:
         """The engine's API version (``/version``), asked once."""
-        with self._version_lock:  # asked once, even when many threads create at once
-            if self._api_version is None:
-                answer = self.call("GET", "/version") or {}
-                self._api_version = str(answer.get("ApiVersion", "1.41"))
-            return self._api_version
+        return str(self.version().get("ApiVersion") or "1.41")
+
+    @property
+    def is_podman(self) -> bool:
+        """Podman's Docker-compatible service (from ``/version``, asked once)."""
+        return any(c.get("Name") == "Podman Engine" for c in self.version().get("Components")
+                   or () if isinstance(c, dict))
+
+    def capabilities(self) -> Capabilities:
+        """The engine's kind, version and what labup can do there (``/version``, ``/info``)."""
+        if self._capabilities is None:
+            from provisioner.engine.capabilities import from_answers
+
+            self._capabilities = from_answers(self.version(), self.info())
+        return self._capabilities
 
     def endpoints_at_create(self) -> bool:
         """Engines with API >= 1.44 take every network endpoint at create; older ones take one."""
         major, minor = (int(x) for x in self.api_version.split(".")[:2])
         return (major, minor) >= (1, 44)
+
+    def info(self) -> dict[str, Any]:
+        if self._info is None:
+            try:
+                self._info = dict(self.call("GET", "/info") or {})
+            except ApiError as e:
+                raise self._fail(e, "read docker info") from e
+        return self._info
 
     def close(self) -> None:
         if self._agent:

@@ -7,9 +7,11 @@ CheckEngine`); a check runs the same over every transport.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +81,22 @@ class DockerChecks(DockerConnection):
         return dict(result) if result is not None else None
 
     def inspect_container(self, name: str) -> dict[str, Any] | None:
+        doc = self._inspect(f"/containers/{_q(name)}/json", f"container {name}")
+        if doc is not None and health_is_stale(doc) and self.is_podman:
+            doc = self._run_healthcheck(name) or doc
+        return doc
+
+    def _run_healthcheck(self, name: str) -> dict[str, Any] | None:
+        """Podman runs healthchecks from systemd timers, so without systemd they never run
+        and a container stays "starting" for ever. When its last result is older than its
+        interval, run it once (libpod's own endpoint records the result) and look again."""
+        path = f"/libpod/containers/{_q(name)}/healthcheck"
+        if self.raw is not None:  # the plain socket sends paths as they are: version it
+            path = f"/v{self.api_version}{path}"
+        try:
+            self.call("GET", path, timeout=self._timeout)
+        except EngineError:  # not running any more, or gone: the inspection says so
+            return None
         return self._inspect(f"/containers/{_q(name)}/json", f"container {name}")
 
     def stat_path(self, container: str, path: str) -> dict[str, Any] | None:
@@ -143,11 +161,36 @@ class DockerChecks(DockerConnection):
         )
         return result
 
-    def info(self) -> dict[str, Any]:
-        if self._info is None:
-            try:
-                self._info = dict(self.call("GET", "/info") or {})
-            except ApiError as e:
-                raise self._fail(e, "read docker info") from e
-        return self._info
 
+def health_is_stale(doc: Mapping[str, Any]) -> bool:
+    """A running container with a healthcheck whose last result is older than its interval
+    (or that has none yet)."""
+    state = doc.get("State") or {}
+    health = state.get("Health")
+    check = (doc.get("Config") or {}).get("Healthcheck") or {}
+    if not state.get("Running") or not isinstance(health, dict):
+        return False
+    if not check.get("Test") or check["Test"][:1] == ["NONE"]:
+        return False
+    log = health.get("Log") or []
+    if not log:
+        return True
+    ended = _timestamp(str(log[-1].get("End") or ""))
+    if ended is None:
+        return True
+    interval = (check.get("Interval") or 30_000_000_000) / 1e9
+    return time.time() - ended >= interval
+
+
+def _timestamp(text: str) -> float | None:
+    """Seconds since the epoch of an engine's RFC 3339 time (nanoseconds allowed)."""
+    import datetime
+
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(itertools.takewhile(str.isdigit, rest))
+        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

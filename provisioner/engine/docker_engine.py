@@ -9,17 +9,22 @@ a no-op ``labup up`` and a ``labup down`` never import it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from labspec.errors import EngineError
 from labspec.model import Container
-from provisioner.engine.api_body import _endpoint, container_body
+from provisioner.engine import labels as L
+from provisioner.engine.api_body import _endpoint, container_body, for_podman
 from provisioner.engine.docker_base import _q
 from provisioner.engine.docker_checks import DockerChecks
 from provisioner.engine.http import api_error_text, label_filter
 from provisioner.engine.protocol import ApiError, Endpoint, Observed
+
+# Podman: "container X has dependent containers which must be removed before it: ID[,ID]: ..."
+DEPENDENTS = re.compile(r"has dependent containers which must be removed before it: ([0-9a-f, ]+)")
 
 
 class DockerEngine(DockerChecks):
@@ -144,6 +149,8 @@ class DockerEngine(DockerChecks):
         at_create = list(networks) if self.endpoints_at_create() else list(networks[:1])
         body = container_body(c, networks=networks, at_create=at_create,
                               volume_names=volume_names, labels=labels, use_gpu=use_gpu)
+        if c.healthcheck is not None and self.is_podman:
+            body = for_podman(body)
         try:
             created = self.call("POST", "/containers/create", params={"name": name}, body=body)
         except ApiError as e:
@@ -178,15 +185,38 @@ class DockerEngine(DockerChecks):
             raise self._fail(e, f"rename it to {new_name}", name) from e
 
     def remove_container(self, name: str, *, force: bool = True) -> str | None:
-        """Remove a container (and its anonymous volumes); None when gone, else the error."""
+        """Remove a container (and its anonymous volumes); None when gone, else the error.
+
+        Podman refuses to remove a container while others share its namespaces (a check's
+        probe sidecar joined to its network); Docker removes it. labup's own sidecars and
+        the lab's containers among them are removed first; anything else is reported."""
         params = {"force": "1" if force else "0", "v": "1"}
-        try:
-            self.call("DELETE", f"/containers/{_q(name)}", params=params)
-        except ApiError as e:
-            if e.status == 404 or "is already in progress" in e.explanation:
-                return None
-            return e.explanation
-        return None
+        for attempt in range(3):
+            try:
+                self.call("DELETE", f"/containers/{_q(name)}", params=params)
+            except ApiError as e:
+                if e.status == 404 or "is already in progress" in e.explanation:
+                    return None
+                found = DEPENDENTS.search(e.explanation)
+                if found is None or attempt == 2 or not self._remove_ours(
+                        found.group(1).replace(",", " ").split(), name):
+                    return e.explanation
+                continue
+            return None
+        return None  # pragma: no cover
+
+    def _remove_ours(self, ids: Sequence[str], of: str) -> bool:
+        """Remove the containers ``ids`` that labup made (probes, the same lab's), True when
+        all of them were ours."""
+        lab = ((self.inspect_container(of) or {}).get("Config") or {}).get("Labels") or {}
+        for cid in ids:
+            labels = ((self.inspect_container(cid) or {}).get("Config") or {}).get("Labels") or {}
+            ours = labels.get(L.KIND) == "probe" or (
+                labels.get(L.LAB) is not None and labels.get(L.LAB) == lab.get(L.LAB))
+            if not ours:
+                return False
+            self.remove_container(cid)
+        return True
 
     def logs_tail(self, name: str, lines: int = 20) -> str:
         try:

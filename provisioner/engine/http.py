@@ -266,7 +266,7 @@ class RawApi:
                 raise ApiError(status, _message(payload))
             if raw:
                 return payload
-            return json.loads(payload) if payload else None
+            return decode_answer(payload)
         return None  # pragma: no cover
 
     def head(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, str] | None:
@@ -329,10 +329,21 @@ class SdkTransport:
             raise EngineUnreachable(f"lost the engine at {self.api.base_url} ({e})") from e
         if resp.status_code >= 400:
             raise ApiError(resp.status_code, _message(resp.content))
-        return resp.json() if resp.content else None
+        return decode_answer(resp.content)
 
     def close(self) -> None:
         """The client belongs to whoever made it."""
+
+
+def decode_answer(payload: bytes) -> Any:
+    """A successful answer's JSON; None when it is empty or not JSON (Podman answers a
+    network connect or disconnect with a plain ``OK``)."""
+    if not payload:
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
 
 
 def _message(payload: bytes) -> str:

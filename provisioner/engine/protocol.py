@@ -24,6 +24,7 @@ from labspec.model import Container
 if TYPE_CHECKING:
     from paramiko import SFTPClient
 
+    from provisioner.engine.capabilities import Capabilities
     from provisioner.engine.probe_agent import ProbeAgent
 
 DEFAULT_PARALLEL = 16  # engine calls in flight at once (measured: 16 beats 8 for down, ties up)
@@ -193,6 +194,11 @@ class Engine(CheckEngine, Protocol):
     @property
     def api_version(self) -> str:
         """The engine's API version (``1.41``), asked once."""
+        ...
+
+    def capabilities(self) -> Capabilities:
+        """What the engine is (Docker or Podman, its version) and what labup can do there
+        (network drivers, swarm), asked once (:mod:`provisioner.engine.capabilities`)."""
         ...
 
     def sdk_client(self) -> Any:

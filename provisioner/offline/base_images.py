@@ -174,18 +174,21 @@ def build_offline(
 def _import(client: Any, recipe: Recipe, src: str | bytes) -> None:
     import docker
 
-    repo, tag = split_ref(recipe.ref)
     changes = [
         *recipe.changes,
         f"LABEL {OFFLINE_LABEL}=true",
         f"LABEL {RECIPE_LABEL}={recipe.recipe_id}",
     ]
     try:
-        client.api.import_image(src=src, repository=repo, tag=tag, changes=changes)
+        # the whole reference as `repo`, as the docker CLI sends it: Podman 4.3 ignores a
+        # separate `tag` and would name the image `python:latest`
+        client.api.import_image(src=src, repository=recipe.ref, changes=changes)
     except docker.errors.APIError as e:
         raise OfflineImageError(
             f"{recipe.ref}: import into the engine failed: {e.explanation or e}"
         ) from e
+    if image_labels(client, recipe.ref) is None:
+        raise OfflineImageError(f"{recipe.ref}: the engine imported it under another name")
 
 
 def offline_images(client: Any) -> list[dict[str, Any]]:

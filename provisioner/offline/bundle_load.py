@@ -9,8 +9,8 @@ For each image of the bundle the engine is asked first, by image ID:
   images, and no tags: ``RepoTags`` is null whatever the bundle's copy of docker's entry
   says). Layers whose chain is already on the engine (because an image of the bundle
   that shares them is present) are left out: the engine's loader reuses its own copy and
-  never opens their files. Engines using the containerd image store need every blob, so
-  they get all the layers of the images they lack.
+  never opens their files. Engines using the containerd image store, and Podman, read
+  every layer of the archive, so they get all the layers of the images they lack.
 
 After the load, labup tags each image with exactly the manifest's tags, by image ID (which
 the bundle cannot fake: it is the digest of the config, checked at open), and the result names
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from labspec.errors import EngineError
+from provisioner.engine.capabilities import is_podman
 from provisioner.offline.bundle_format import Bundle, BundledImage
 from provisioner.offline.bundle_stream import (
     BLOCK,
@@ -157,6 +158,8 @@ def _containerd_store(api: Any) -> bool:
     try:
         info = api.info()
     except Exception:  # an engine that cannot say: send every layer, the safe choice
+        return True
+    if is_podman(info):  # its loader reads every layer of the archive: never leave one out
         return True
     status = info.get("DriverStatus") or []
     return any("containerd.snapshotter" in str(v) for row in status for v in row)

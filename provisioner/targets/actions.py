@@ -15,6 +15,7 @@ from labspec.errors import CheckFailed, LabupError, UserInputError
 from labspec.model import Lab
 from provisioner import lifecycle
 from provisioner.catalog.lab_source import LabKey, LabSource
+from provisioner.engine.capabilities import ensure_can_run
 from provisioner.engine.labels import DEFAULT_INSTANCE
 from provisioner.engine.protocol import DEFAULT_PARALLEL
 from provisioner.targets.outcome import ActionFailed, Done
@@ -55,6 +56,9 @@ def up_action(opts: UpOptions) -> Action[Brought]:
         restore_later = opts.reset and ctx.ssh is not None
         lab = lab_on_target(ctx, opts.source, files="locate" if restore_later else "copy",
                             refuse_no_gpu=opts.refuse_no_gpu)
+        # an engine that lacks what the lab needs (overlay, swarm) refuses it before anything
+        ensure_can_run(ctx.engine, lab,
+                       host=None if ctx.target.name == "local" else ctx.target.name)
         if opts.bundle is not None:
             from provisioner.targets.bundle_action import load_bundle_on
 

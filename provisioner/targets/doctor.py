@@ -1,9 +1,11 @@
 """``labup doctor``: is this engine (or every host of a classroom) ready for a lab?
 
-It looks and never changes anything: the engine answers and its version, free disk where the
-engine keeps its data, the images the lab needs (present, built from the lab folder, or
-pullable: asked of the registry through the engine without pulling), GPUs (``nvidia-smi`` over
-SSH) and an nvidia runtime, and the host ports the lab publishes (free, or taken by whom).
+It looks and never changes anything: the engine answers, its kind (Docker or Podman) and
+version and what labup can and cannot do there, whether the lab's needs (network drivers,
+swarm) are met, free disk where the engine keeps its data, the images the lab needs (present,
+built from the lab folder, or pullable: asked of the registry through the engine without
+pulling), GPUs (``nvidia-smi`` over SSH) and an nvidia runtime, and the host ports the lab
+publishes (free, or taken by whom).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from labspec.errors import EngineError, LabupError
 from labspec.model import Lab
 from provisioner.catalog.lab_source import LabSource
 from provisioner.engine import labels as L
+from provisioner.engine.capabilities import Capabilities, lab_needs, refusals
 from provisioner.engine.gpus import GpuProbe, gpus_needed, probe_gpus
 from provisioner.engine.protocol import Engine
 from provisioner.targets.runner import Action, ActionFailed, Done, HostOutcome, TargetContext
@@ -92,15 +95,24 @@ def diagnose(
     except LabupError as e:
         report.add("engine", "fail", f"no answer: {e.message}")
         return report
-    version = str(info.get("ServerVersion", "?"))
-    api = _api_version(engine)
-    report.add("engine", "ok", f"Docker {version} (API {api}) at {engine.url}")
+    try:
+        caps: Capabilities | None = engine.capabilities()
+    except LabupError:
+        caps = None
+    if caps is None:
+        version = str(info.get("ServerVersion", "?"))
+        report.add("engine", "ok", f"Docker {version} (API ?) at {engine.url}")
+    else:
+        report.add("engine", "ok", f"{caps.name} at {engine.url} ({caps.product})")
+        _engine_features(report, caps, lab, ssh)
     _disk(report, info, ssh)
     _gpus(report, info, ssh, lab, inventory_gpus)
     _tools(report, ssh, lab)
     if ssh is not None:
         _probes(report, engine)
     if lab is not None:
+        if caps is not None:
+            _lab_needs(report, caps, lab)
         _images(report, engine, lab)
         _ports(report, engine, lab, instance, ssh)
     return report
@@ -139,11 +151,45 @@ def _probes(report: DoctorReport, engine: Engine) -> None:
         report.add("probes", "ok", f"network checks use probe containers ({why})")
 
 
-def _api_version(engine: Engine) -> str:
+def _engine_features(
+    report: DoctorReport, caps: Capabilities, lab: Lab | None, ssh: HostShell | None
+) -> None:
+    """What labup can do on this engine, and what it cannot (``limit`` lines)."""
+    swarm = "no swarm mode" if caps.kind == "podman" else f"swarm {caps.swarm_state or '?'}"
+    at_create = ("every network attached at create" if caps.endpoints_at_create
+                 else "one network attached at create, the others before start")
+    report.add("features", "info", f"network drivers: {', '.join(caps.network_drivers)}; "
+                                   f"{swarm}; {at_create}")
+    for limit in caps.limits():
+        level: Level = "info"
+        if "healthcheck" in limit:
+            if _has_systemd(ssh):
+                continue  # Podman's timers run them
+            wants = lab is not None and (any(c.healthcheck for c in lab.containers)
+                                         or "docker-compose" in lab.requires)
+            level = "warn" if wants else "info"
+        report.add("limit", level, limit)
+
+
+def _has_systemd(ssh: HostShell | None) -> bool:
+    """systemd runs the engine's host (Podman's healthcheck timers need it)."""
+    if ssh is None:
+        return Path("/run/systemd/system").is_dir()
     try:
-        return engine.api_version
+        return ssh.run(["test", "-d", "/run/systemd/system"], timeout=15).rc == 0
     except LabupError:
-        return "?"
+        return False
+
+
+def _lab_needs(report: DoctorReport, caps: Capabilities, lab: Lab) -> None:
+    needs = lab_needs(lab)
+    if not needs:
+        return
+    reasons = refusals(caps, needs)
+    for reason in reasons:
+        report.add("lab needs", "fail", f"{reason}: `labup up` refuses this lab here")
+    if not reasons:
+        report.add("lab needs", "ok", ", ".join(n.feature for n in needs) + ": available")
 
 
 def _disk(report: DoctorReport, info: dict[str, Any], ssh: HostShell | None) -> None:

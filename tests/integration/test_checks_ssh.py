@@ -11,7 +11,7 @@ import pytest
 from classroom import Classroom, connect_host
 from labfactory import lab_labels
 
-from labspec.model import Check, Container, Lab, Volume
+from labspec.model import Check, Container, Host, Lab, Volume
 from provisioner.checks import run_checks
 from provisioner.engine.labels import MANAGED
 from provisioner.engine.probe import close_sidecars
@@ -47,8 +47,9 @@ CHECKS = (
 )
 
 
-def test_checks_run_the_same_over_ssh(classroom: Classroom) -> None:
-    host = classroom.good[0]
+def test_checks_run_the_same_over_ssh(classroom: Classroom, each_engine: Host) -> None:
+    """On dockerd 20.10 (h1), dockerd 26 (hdocker26) and Podman 4.3 (hpodman)."""
+    host = each_engine
     engine: Any = connect_host(host)
     client = engine.sdk_client()
     key = f"cks{uuid.uuid4().hex[:8]}"

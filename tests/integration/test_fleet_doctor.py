@@ -101,7 +101,8 @@ def test_doctor_json_without_a_lab(
     for entry in doc["hosts"]:
         items = {f["item"]: f for f in entry["result"]["findings"]}
         assert items["engine"]["level"] == "ok"
-        assert set(items) == {"engine", "disk", "gpu", "runtime", "tools", "probes"}
+        assert set(items) == {"engine", "features", "limit", "disk", "gpu", "runtime",
+                              "tools", "probes"}
 
 
 def test_doctor_on_the_local_engine(

@@ -11,7 +11,7 @@ import pytest
 from classroom import Classroom
 from labfactory import make_lab, on, service
 
-from labspec.model import Mount, Network, Volume
+from labspec.model import Host, Mount, Network, Volume
 from provisioner import lifecycle
 from provisioner.engine.connect import connect
 from provisioner.lifecycle.progress import QuietReporter
@@ -21,10 +21,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.ssh]
 LABUP = str(Path(sys.executable).with_name("labup"))
 
 
-def test_up_noop_status_down_over_ssh(classroom: Classroom, unique: str, tmp_path: Path) -> None:
-    h1 = classroom.host("h1")
-    engine = connect(h1.url, host_label="h1", key=classroom.key,
-                     known_hosts=classroom.known_hosts)
+def test_up_noop_status_down_over_ssh(
+    classroom: Classroom, each_engine: Host, unique: str, tmp_path: Path
+) -> None:
+    """On dockerd 20.10 (h1), dockerd 26 (hdocker26) and Podman 4.3 (hpodman)."""
+    h1 = each_engine
+    engine = connect(h1.url, host_label=h1.name, key=classroom.key,
+                     known_hosts=h1.known_hosts)
     key = f"ssh{unique}"
     lab = make_lab(key, tmp_path, [
         service("web", networks=on("a", "b"), mounts=(Mount("volume", "/d", "data"),)),
@@ -41,7 +44,7 @@ def test_up_noop_status_down_over_ssh(classroom: Classroom, unique: str, tmp_pat
         assert st.state == "running" and len(st.containers) == 2
         # the CLI reaches the same engine with --host ssh://...
         env = {**os.environ, "LABUP_SSH_KEY": str(classroom.key),
-               "LABUP_KNOWN_HOSTS": str(classroom.known_hosts)}
+               "LABUP_KNOWN_HOSTS": str(h1.known_hosts)}
         out = subprocess.run([LABUP, "status", key, "--host", h1.url], capture_output=True,
                              text=True, env=env, timeout=60)
         assert out.returncode == 0, out.stderr

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from labspec.model import Container
+from provisioner.engine.capabilities import Capabilities
 from provisioner.engine.protocol import CommandResult, Endpoint, Observed
 
 if TYPE_CHECKING:
@@ -29,7 +30,9 @@ class FakeEngine:
     is_local = False
     api_version = "1.41"
 
-    def __init__(self) -> None:
+    def __init__(self, caps: Capabilities | None = None) -> None:
+        self.caps = caps or Capabilities("docker", "Docker Engine", "20.10.24", "1.41",
+                                         ("bridge", "host", "null", "overlay"), "inactive")
         self.resources: list[Observed] = []
         self.images: dict[str, dict[str, Any]] = {}
         self.containers: dict[str, dict[str, Any]] = {}  # inspect documents by name
@@ -115,6 +118,10 @@ class FakeEngine:
         pass
 
     # -- Engine ----------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        self.calls["capabilities"] += 1
+        return self.caps
+
     def sdk_client(self) -> Any:
         raise AssertionError("the fake engine has no docker SDK client")
 
