@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli.bundle",
     "provisioner.cli.catalog",
     "provisioner.cli.doctor",
+    "provisioner.cli.classroom",
 )
 
 app = typer.Typer(
