@@ -114,16 +114,25 @@ def run_selftest(
     reporter: Reporter,
     say: Say = lambda text: None,
     keep_workspace: bool = False,
+    ssh_key: Path | None = None,
+    known_hosts: Path | None = None,
 ) -> SelfTestResult:
     """Run ``TEST_STEPS`` for the lab of ``source``; never raises for a lab that fails its test
-    (the result says why), only for bad input (an invalid spec)."""
+    (the result says why), only for bad input (an invalid spec). ``ssh_key`` and
+    ``known_hosts`` are the remote target's: the solution's docker CLI uses them too."""
+    from provisioner.catalog.solution_ssh import solution_ssh
+
     original = source.load()
     result = SelfTestResult(original.key, original.title, source.instance)
     t0 = time.monotonic()
-    with _workspace(original, keep=keep_workspace, say=say) as folder:
+    remote = engine.url.startswith("ssh://")
+    with _workspace(original, keep=keep_workspace, say=say) as folder, solution_ssh(
+        ssh_key if remote else None, known_hosts if remote else None
+    ) as ssh_env:
         spec = folder / original.path.relative_to(original.folder)
         lab = dataclasses.replace(source, path=spec).load()
         runner = _Runner(engine, lab, source.instance, reporter, say, result)
+        runner.extra_env = ssh_env
         runner.run()
     result.seconds = time.monotonic() - t0
     return result
@@ -160,6 +169,7 @@ class _Runner:
         self.reporter = reporter
         self.say = say
         self.result = result
+        self.extra_env: dict[str, str] = {}  # the SSH a remote target's solution uses
 
     # -- the sequence ------------------------------------------------------------------
     def run(self) -> None:
@@ -374,6 +384,7 @@ class _Runner:
             LABUP_CLI=labup_cli(),
             DOCKER_HOST=self.engine.url,
         )
+        env.update(self.extra_env)
         for name, value in self.lab.values.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             env[f"LABUP_PARAM_{name.upper()}"] = text

@@ -32,7 +32,8 @@ def test_action(opts: TestOptions) -> Action[SelfTestResult]:
                 ctx.step(text[3:])
 
         result = run_selftest(ctx.engine, opts.source, reporter=ctx.reporter, say=say,
-                              keep_workspace=opts.keep_workspace)
+                              keep_workspace=opts.keep_workspace, ssh_key=ctx.target.key,
+                              known_hosts=ctx.target.known_hosts)
         verdict = "PASSED" if result.ok else "FAILED"
         done = Done(result, f"self-test {verdict} in {result.seconds:.1f}s", result.as_dict())
         if not result.ok:
