@@ -62,21 +62,26 @@ def require_manager(info: SwarmInfo, url: str) -> None:
         )
 
 
-def check_gpus(spec: ClassSpec, nodes: Sequence[SwarmNode]) -> None:
-    """GPU sandboxes must fit the GPUs the usable nodes advertise: refused before anything."""
+def check_gpus(spec: ClassSpec, nodes: Sequence[SwarmNode],
+               services: Sequence[SwarmService]) -> None:
+    """GPU sandboxes must fit the GPUs the usable nodes advertise, less those other services
+    reserve: refused before anything is made."""
     wanted = {lr.name: spec.gpus_of(lr) for lr in spec.learners if spec.gpus_of(lr)}
     if not wanted:
         return
     kind = spec.sandbox.gpu_kind
     have = {n.hostname: n.generic.get(kind, 0) for n in nodes
             if n.state == "ready" and n.availability == "active" and n.generic.get(kind)}
-    shown = ", ".join(f"{h} x{c}" for h, c in sorted(have.items())) or "none"
-    if sum(wanted.values()) > sum(have.values()) or max(wanted.values()) > max(have.values(),
-                                                                              default=0):
+    held = {s.name: s.reserved[kind] for s in services
+            if s.reserved.get(kind) and s.labels.get(names.CLASS) != spec.name}
+    free = sum(have.values()) - sum(held.values())
+    if sum(wanted.values()) > free or max(wanted.values()) > max(have.values(), default=0):
         asks = ", ".join(f"{k} x{v}" for k, v in sorted(wanted.items()))
+        shown = ", ".join(f"{h} x{c}" for h, c in sorted(have.items())) or "none"
+        taken = (f"; {sum(held.values())} reserved by " + ", ".join(sorted(held))) if held else ""
         raise UserInputError(
             f"the class asks for {sum(wanted.values())} GPU(s) of kind {kind} ({asks}); the "
-            f"cluster's ready nodes advertise {sum(have.values())} ({shown})",
+            f"cluster's ready nodes advertise {sum(have.values())} ({shown}){taken}",
             hint="fewer GPU sandboxes, or nodes with `node-generic-resources` in daemon.json "
             f"(e.g. [\"{kind}=GPU-UUID\"])",
         )
@@ -222,12 +227,13 @@ def class_up(
     manager = next((n for n in nodes if n.id == info.node_id), None)
     if manager is None:
         raise EngineError(f"the manager's own node {info.node_id} is not among the swarm's nodes")
-    check_gpus(spec, nodes)
+    every = swarm.services({})
+    check_gpus(spec, nodes, every)
     state = ClassState.of(cls)
     state.check_cluster(info.cluster_id)
     class_key = state.prepare()
     run = _Run(swarm, cls, progress)
-    ports = assign_ports(spec, list(run.services.values()), swarm.services({}))
+    ports = assign_ports(spec, list(run.services.values()), every)
 
     seeder = Seeder(swarm, local=local, port=spec.registry_port, seed_port=spec.seed_port,
                     progress=progress)

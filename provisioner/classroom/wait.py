@@ -54,10 +54,16 @@ def why(task: SwarmTask | None) -> str:
     return f"{task.state}: {said}" if said else task.state
 
 
+STUCK = 20.0  # seconds the scheduler may say "no suitable node" before labup believes it
+
+
 def wait_assigned(
     swarm: SwarmManager, sandboxes: Mapping[str, str], *, deadline: float
 ) -> dict[str, str]:
-    """The node each learner's sandbox (service id) was placed on: learner -> node id."""
+    """The node each learner's sandbox (service id) was placed on: learner -> node id. A
+    sandbox the scheduler finds no node for (too little memory, no free GPU) fails after
+    ``STUCK`` seconds: nothing changes that by itself."""
+    stuck_since: float | None = None
     while True:
         tasks = swarm.tasks(list(sandboxes.values()))
         placed: dict[str, str] = {}
@@ -70,7 +76,10 @@ def wait_assigned(
                 late[learner] = why(task)
         if not late:
             return placed
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        unplaceable = all("no suitable node" in v for v in late.values())
+        stuck_since = (stuck_since or now) if unplaceable else None
+        if now > deadline or (stuck_since is not None and now - stuck_since > STUCK):
             raise ClassNotReady(
                 f"{len(late)} of {len(sandboxes)} sandboxes found no node: "
                 + "; ".join(f"{k} ({v})" for k, v in sorted(late.items())[:6]),

@@ -53,6 +53,7 @@ class SwarmService(NamedTuple):
     name: str
     labels: Mapping[str, str]
     published: tuple[int, ...]  # host ports its spec publishes
+    reserved: Mapping[str, int]  # generic resources its tasks reserve, all replicas: kind -> n
 
 
 class SwarmTask(NamedTuple):
@@ -268,11 +269,21 @@ def _node(item: Mapping[str, Any]) -> SwarmNode:
 def _service(item: Mapping[str, Any]) -> SwarmService:
     spec = item.get("Spec") or {}
     ports = ((spec.get("EndpointSpec") or {}).get("Ports") or [])
+    task = spec.get("TaskTemplate") or {}
+    replicas = int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1) or 0)
+    reserved: dict[str, int] = {}
+    for res in ((task.get("Resources") or {}).get("Reservations") or {}).get(
+            "GenericResources") or []:
+        discrete = res.get("DiscreteResourceSpec")
+        if discrete:
+            kind = str(discrete["Kind"])
+            reserved[kind] = reserved.get(kind, 0) + int(discrete.get("Value", 0)) * replicas
     return SwarmService(
         id=str(item.get("ID", "")),
         name=str(spec.get("Name", "")),
         labels=dict(spec.get("Labels") or {}),
         published=tuple(int(p["PublishedPort"]) for p in ports if p.get("PublishedPort")),
+        reserved=reserved,
     )
 
 
