@@ -148,10 +148,10 @@ def load_class(path: str | Path) -> ClassSpec:
 def limit_problems(sandbox: SandboxLimits) -> list[tuple[str, str]]:
     """Reservations above their limits: (message, the sandbox field to blame)."""
     found = []
-    if sandbox.memory_reservation > sandbox.memory:
-        found.append(("memory_reservation is above the memory limit", "memory_reservation"))
     if sandbox.memory < 64 * 1024**2:
         found.append(("a sandbox needs at least 64m of memory (its own Docker engine)", "memory"))
+    if sandbox.memory_reservation > sandbox.memory:
+        found.append(("memory_reservation is above the memory limit", "memory_reservation"))
     if (sandbox.cpus is not None and sandbox.cpu_reservation is not None
             and sandbox.cpu_reservation > sandbox.cpus):
         found.append(("cpu_reservation is above the cpus limit", "cpu_reservation"))

@@ -60,6 +60,7 @@ cat >/etc/docker/daemon.json <<JSON
   "storage-driver": "overlay2",
   "runtimes": {"labup-runc": {"path": "/usr/local/lib/labup/runc"}},
   "default-runtime": "labup-runc",
+  "shutdown-timeout": 3,
   "log-level": "warn"
 }
 JSON

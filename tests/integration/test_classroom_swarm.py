@@ -16,6 +16,7 @@ import os
 import shlex
 import stat
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,9 +79,17 @@ def _class_objects(swarm: SwarmCluster, name: str) -> dict[str, list[str]]:
     return found
 
 
+HELLO = Path(__file__).resolve().parents[1] / "data" / "bundle" / "hello"
+
+
 @pytest.fixture(scope="module")
-def klass(swarm_cluster: SwarmCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Class]:
+def klass(swarm_cluster: SwarmCluster, tmp_path_factory: pytest.TempPathFactory,
+          test_image: str) -> Iterator[Class]:
+    """The class: lab 1's images seeded from this machine's engine, and a bundle's (the hello
+    test lab's, with the busybox test image) seeded from the bundle."""
     folder = tmp_path_factory.mktemp("class")
+    bundle = folder / "hello.tar"
+    labup("bundle", "create", str(HELLO), "-o", str(bundle))
     name = f"t{uuid.uuid4().hex[:8]}"
     roster = folder / "roster.csv"
     roster.write_text(ROSTER)
@@ -88,8 +97,8 @@ def klass(swarm_cluster: SwarmCluster, tmp_path_factory: pytest.TempPathFactory)
     env = {**os.environ, "LABUP_CLASS_DIR": str(folder / "state")}
     try:
         done = labup("class", "up", name, "--swarm", swarm_cluster.manager, "--learners",
-                     str(roster), "-o", str(inventory), "--lab", "1", "--memory", "1g",
-                     "--pids", "2048", "--json", env=env, timeout=900)
+                     str(roster), "-o", str(inventory), "--lab", "1", "--bundle", str(bundle),
+                     "--memory", "1g", "--pids", "2048", "--json", env=env, timeout=900)
         yield Class(name, swarm_cluster, inventory, env, json.loads(done.stdout),
                     done.stdout + done.stderr)
     finally:
@@ -187,10 +196,17 @@ def _addresses(swarm: SwarmCluster, name: str, learner: str) -> list[str]:
     return found
 
 
-def _reaches(engine: Any, host: str, port: int) -> bool:
-    probe = engine.ssh_session().run(
-        ["timeout", "3", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1"', host, str(port)], timeout=15)
-    return bool(probe.rc == 0)
+_PROBE = """for t in "$@"; do
+  (timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "${t%:*}" "${t##*:}" 2>/dev/null && echo "$t") &
+done
+wait
+"""
+
+
+def _reached(engine: Any, targets: list[tuple[str, int]]) -> list[str]:
+    """Which of ``targets`` a TCP connection from the sandbox reaches (all tried at once)."""
+    argv = ["bash", "-c", _PROBE, "probe", *(f"{h}:{p}" for h, p in targets)]
+    return sorted(engine.ssh_session().run(argv, timeout=30).stdout.split())
 
 
 def test_no_sandbox_reaches_another_sandboxs_engine_or_sshd(klass: Class) -> None:
@@ -200,16 +216,31 @@ def test_no_sandbox_reaches_another_sandboxs_engine_or_sshd(klass: Class) -> Non
     engine = klass.sandbox("alice")
     try:
         # the one way out it has: its own door, to its own sshd and to the class registry
-        assert _reaches(engine, names.door_service(klass.name, "alice"), 22)
-        assert _reaches(engine, names.door_service(klass.name, "alice"), 5000)
+        door = names.door_service(klass.name, "alice")
+        assert _reached(engine, [(door, 22), (door, 5000)]) == [f"{door}:22", f"{door}:5000"]
         targets = [(ip, port) for ip in bob for port in (22, 2375, 2376)]
         targets += [(status["bob"]["address"], status["bob"]["port"])]  # bob's published door
         targets += [(addr, 2377) for addr in klass.swarm.addresses]  # the swarm itself
         targets += [(klass.swarm.manager_addr, 5000)]  # the registry from outside
         targets += [(names.sandbox_service(klass.name, "bob"), 22),
                     (names.door_service(klass.name, "bob"), 22), (names.REGISTRY_SERVICE, 5000)]
-        reached = [t for t in targets if _reaches(engine, *t)]
-        assert not reached, f"alice's sandbox reaches {reached}"
+        assert len(targets) >= 14
+        assert _reached(engine, targets) == []
+    finally:
+        engine.close()
+
+
+def test_sandboxes_pull_public_names_from_the_class_registry(klass: Class,
+                                                            test_image: str) -> None:
+    assert set(klass.up["seeded"]["pushed"] + klass.up["seeded"]["present"]) >= {
+        "busybox:1.36", "labup/sandbox:1", test_image}
+    engine = klass.sandbox("dave")
+    try:
+        for ref in (test_image, "busybox:1.36"):  # from the bundle; from this machine's engine
+            pulled = engine.ssh_session().run(["docker", "pull", "-q", ref], timeout=120)
+            assert pulled.rc == 0, pulled.stderr
+        mirrors = engine.info()["RegistryConfig"]["Mirrors"]
+        assert mirrors == [f"http://{names.door_service(klass.name, 'dave')}:5000/"]
     finally:
         engine.close()
 
@@ -262,6 +293,13 @@ def test_class_down_leaves_nothing_of_the_class_and_nothing_else_is_touched(
         assert down["removed"]["service"] == 8 and down["removed"]["network"] == 4
         assert down["removed"]["secret"] == 4 and down["removed"]["config"] == 5
         left = _class_objects(klass.swarm, klass.name)
+        assert not any(left[k] for k in ("services", "networks", "secrets", "configs")), left
+        # each node removes its stopped task containers and their anonymous volumes itself,
+        # right after the swarm deleted the tasks: it may take a moment, not more
+        deadline = time.monotonic() + 30
+        while any(left.values()) and time.monotonic() < deadline:
+            time.sleep(1)
+            left = _class_objects(klass.swarm, klass.name)
         assert not any(left.values()), left
         assert manager.secrets.get(decoys["secret"].id)
         assert manager.configs.get(decoys["config"].id)
