@@ -103,6 +103,8 @@ def class_down(
                 else:
                     failed.append((kind, obj.name, said))
     engine = swarm.engine
+    if registry:  # a seed registry a crashed `class up` left on the manager
+        engine.remove_container(names.SEED_CONTAINER, force=True)
     for sel in selectors:  # volumes on the manager's node (the others go with their tasks)
         for _ in range(20):
             volumes = engine.list_resources("volume", sel)
