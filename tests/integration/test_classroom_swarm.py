@@ -182,12 +182,13 @@ def test_lab_1_goes_up_and_is_checked_on_every_sandbox_through_the_inventory(
     assert not reset["failed"], reset
 
 
-def _addresses(swarm: SwarmCluster, name: str, learner: str) -> list[str]:
-    """Every IPv4 address of a learner's sandbox and door containers, on whichever node."""
+def _addresses(swarm: SwarmCluster, labels: dict[str, str]) -> list[str]:
+    """Every IPv4 address of the containers carrying ``labels``, on whichever node."""
     found = []
     for _, client in swarm.all_engines():
-        for c in client.containers.list(filters={"label": f"{names.LEARNER}={learner}"}):
-            if c.labels.get(names.CLASS) != name:
+        first, *rest = labels.items()
+        for c in client.containers.list(filters={"label": f"{first[0]}={first[1]}"}):
+            if any(c.labels.get(k) != v for k, v in rest):
                 continue
             for net in c.attrs["NetworkSettings"]["Networks"].values():
                 if net.get("IPAddress"):
@@ -211,8 +212,10 @@ def _reached(engine: Any, targets: list[tuple[str, int]]) -> list[str]:
 
 def test_no_sandbox_reaches_another_sandboxs_engine_or_sshd(klass: Class) -> None:
     status = klass.status()
-    bob = _addresses(klass.swarm, klass.name, "bob")
+    bob = _addresses(klass.swarm, {names.LEARNER: "bob", names.CLASS: klass.name})
     assert len(bob) >= 3, bob  # bob's sandbox, and his door on his network and the registry's
+    registry = _addresses(klass.swarm, {names.REGISTRY: "true", names.PART: "registry"})
+    assert registry, "the class registry's container"
     engine = klass.sandbox("alice")
     try:
         # the one way out it has: its own door, to its own sshd and to the class registry
@@ -222,6 +225,7 @@ def test_no_sandbox_reaches_another_sandboxs_engine_or_sshd(klass: Class) -> Non
         targets += [(status["bob"]["address"], status["bob"]["port"])]  # bob's published door
         targets += [(addr, 2377) for addr in klass.swarm.addresses]  # the swarm itself
         targets += [(klass.swarm.manager_addr, 5000)]  # the registry from outside
+        targets += [(ip, 5000) for ip in registry]  # and on its own network
         targets += [(names.sandbox_service(klass.name, "bob"), 22),
                     (names.door_service(klass.name, "bob"), 22), (names.REGISTRY_SERVICE, 5000)]
         assert len(targets) >= 14
