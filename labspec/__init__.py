@@ -8,6 +8,7 @@ Public API::
 
     load_lab(path, *, params=None, host=None, instance=None, allow_unsafe=False) -> Lab
     load_inventory(path) -> Inventory
+    load_class(path) -> ClassSpec
     validate_path(path, *, allow_unsafe=False, params=None) -> list[Problem]
     render_text(text, context, *, file) -> str
     template_context(lab, *, host=None, instance=None) -> dict
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labspec.errors import (
     LabupError,
@@ -27,6 +28,9 @@ from labspec.errors import (
     UserInputError,
 )
 from labspec.model import Inventory, Lab
+
+if TYPE_CHECKING:
+    from labspec.class_spec import ClassSpec
 
 
 def load_lab(
@@ -63,6 +67,13 @@ def load_inventory(path: str | Path) -> Inventory:
     from labspec.inventory import load_inventory as _load_inventory
 
     return _load_inventory(path)
+
+
+def load_class(path: str | Path) -> ClassSpec:
+    """Read and validate a Class document (a classroom on a Swarm cluster). Raises SpecError."""
+    from labspec.class_spec import load_class as _load_class
+
+    return _load_class(path)
 
 
 def validate_path(
@@ -103,6 +114,7 @@ __all__ = [
     "SpecError",
     "TemplateError",
     "UserInputError",
+    "load_class",
     "load_inventory",
     "load_lab",
     "render_text",

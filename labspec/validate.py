@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from referencing import Registry
 
-KINDS = ("lab", "inventory", "checks")
+KINDS = ("lab", "inventory", "checks", "class")
 
 
 @functools.cache

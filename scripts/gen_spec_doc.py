@@ -22,6 +22,7 @@ SCHEMAS = ROOT / "schemas"
 OUTPUT = ROOT / "docs" / "spec.md"
 EXAMPLE = ROOT / "examples" / "reference" / "lab.yaml"
 INVENTORY_EXAMPLE = ROOT / "examples" / "classroom.yml"
+CLASS_EXAMPLE = ROOT / "examples" / "class.yml"
 
 INTRO = """\
 # The lab spec language (v1): reference
@@ -32,8 +33,9 @@ INTRO = """\
 A lab is one YAML file (`lab.yaml` in a lab folder) that declares the images, networks,
 volumes and containers of a lab, the checks that prove it works and grade the learner, its
 instructions and its reference solution. An inventory is one YAML file that lists the
-machines of a classroom. The JSON Schemas in `schemas/` are the source of truth for both;
-`labup schema lab|inventory|checks` prints them, and a first line
+machines of a classroom; a Class document describes a classroom of sandboxes on a Docker Swarm
+cluster. The JSON Schemas in `schemas/` are the source of truth for all three;
+`labup schema lab|inventory|checks|class` prints them, and a first line
 `# yaml-language-server: $schema=...` lets editors complete and check a spec as you type.
 
 ## Checking a spec
@@ -189,6 +191,11 @@ def render() -> str:
     inventory_text = INVENTORY_EXAMPLE.read_text(encoding="utf-8").rstrip("\n")
     out.append("```yaml\n" + inventory_text + "\n```\n")
     out.append(Doc(inventory, "inventory", prefix="inventory").render())
+    klass = load("class")
+    out.append("\n## Class\n\n" + klass["description"] + " See [classroom.md](classroom.md).\n")
+    out.append("\n`examples/class.yml`:\n\n")
+    out.append("```yaml\n" + CLASS_EXAMPLE.read_text(encoding="utf-8").rstrip("\n") + "\n```\n")
+    out.append(Doc(klass, "class", prefix="class").render())
     return "".join(out).rstrip("\n") + "\n"
 
 

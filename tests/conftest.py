@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-# The SSH classroom fixtures (scripts/testhosts.sh hosts) live in tests/classroom.py.
-pytest_plugins = ["classroom"]
+# The SSH classroom fixtures (scripts/testhosts.sh hosts) live in tests/classroom.py, the test
+# swarm's (scripts/testswarm.sh) in tests/swarm.py.
+pytest_plugins = ["classroom", "swarm"]
 
 TEST_IMAGE = "labup-test/busybox:latest"
 REQUIRE_ENGINE = os.environ.get("LABUP_REQUIRE_ENGINE") == "1"

@@ -142,6 +142,7 @@ def prepare(
     force: bool,
     mirror: str | None,
     json_out: bool,
+    sandbox: bool = False,
 ) -> int:
     from provisioner.engine.connect import connect
     from provisioner.offline.base_images import prepare_images
@@ -149,6 +150,10 @@ def prepare(
 
     labs = [load_one(ref, None, None) for ref in refs_from] if refs_from else catalog_labs()
     refs = refs_for_labs(labs)
+    if sandbox:
+        from provisioner.offline.recipes import SANDBOX_IMAGE
+
+        refs.append(SANDBOX_IMAGE)
     engine = connect(host)
     if not json_out:
         which = ", ".join(lab.key for lab in labs) or "no labs"
@@ -285,10 +290,13 @@ def register(app: typer.Typer) -> None:
         force: bool = FORCE,
         mirror: str | None = MIRROR,
         json_out: bool = opt.JSON,
+        sandbox: bool = typer.Option(
+            False, "--sandbox",
+            help="Also the class sandbox image (labup/sandbox:1) `labup class up` needs."),
     ) -> None:
         """Make the images the labs need present: pull them, or with --offline build them."""
         code = prepare(labs, host=host, offline=offline, force=force, mirror=mirror,
-                       json_out=json_out)
+                       json_out=json_out, sandbox=sandbox)
         if code:
             raise typer.Exit(code)
 

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli.doctor",
     "provisioner.cli.lint",
     "provisioner.cli.serve",
+    "provisioner.cli.classroom",
 )
 
 app = typer.Typer(

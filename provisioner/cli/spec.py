@@ -18,7 +18,7 @@ from labspec.errors import EXIT_BAD_INPUT, LabupError, Problem, SpecError, UserI
 from provisioner.catalog.lab_source import parse_sets
 from provisioner.cli import options as opt
 
-SCHEMA_KINDS = ("lab", "inventory", "checks")
+SCHEMA_KINDS = ("lab", "inventory", "checks", "class")
 
 
 
@@ -78,7 +78,8 @@ def validate_command(
 
 def schema_command(
     kind: str = typer.Argument(
-        "lab", help="Which schema: lab, inventory or checks.", metavar="[lab|inventory|checks]"
+        "lab", help="Which schema: lab, inventory, checks or class.",
+        metavar="[lab|inventory|checks|class]",
     ),
 ) -> None:
     """Print a JSON Schema (Draft 2020-12) of labup's documents, for editors and tools."""

@@ -21,6 +21,9 @@ OFFLINE_LABEL = "labup.offline"
 RECIPE_LABEL = "labup.offline.recipe"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+# the image of a class's sandboxes, doors and registry on a Swarm cluster (provisioner/classroom)
+SANDBOX_IMAGE = "labup/sandbox:1"
+
 Progress = Callable[[str, str], None]  # (image ref, message)
 Method = Literal["busybox", "debootstrap"]
 
@@ -43,6 +46,9 @@ class Recipe:
     changes: tuple[str, ...] = ()  # Dockerfile instructions applied at import
     version: int = 1  # bump to invalidate cached root filesystems
     aliases: tuple[str, ...] = field(default=())
+    # names the cached root filesystem (``NAME-SUITE-KEY.tar``); the default, the method,
+    # is the python image's, so one recipe's rebuild never deletes another's cache
+    cache_name: str = ""
 
     @property
     def key(self) -> str:
@@ -97,6 +103,22 @@ RECIPES: dict[str, Recipe] = {
             ),
             # `FROM python` in a learner's first, unpinned Dockerfile (lab 4) needs a stand-in
             aliases=("python:latest",),
+        ),
+        Recipe(
+            ref=SANDBOX_IMAGE,
+            method="debootstrap",
+            summary="Debian bookworm minbase + docker.io, openssh-server, tini, iproute2, socat, "
+            "docker-registry, docker-compose: a class sandbox (docker-in-docker with sshd), its "
+            "door and the class registry",
+            include=(
+                "docker.io", "docker-compose", "openssh-server", "tini", "iproute2", "socat",
+                "docker-registry", "procps", "less", "nano",
+            ),
+            # host keys made by openssh-server's postinst would be shared by every sandbox:
+            # labup gives each sandbox its own (a Swarm secret)
+            trim=(*_PY_TRIM, "etc/ssh/ssh_host_*", "etc/machine-id", "var/lib/dbus/machine-id"),
+            changes=(f"ENV {PATH_ENV}", "ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]'),
+            cache_name="sandbox",
         ),
     )
 }

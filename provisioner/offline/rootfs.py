@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -147,7 +148,7 @@ def cached_rootfs(recipe: Recipe, *, mirror: str | None = None, progress: Progre
     """The recipe's trimmed root filesystem as a tarball, built once and cached."""
     folder = cache_dir()
     # named by what shapes the rootfs, not by the image name: two names, one cache file
-    slug = f"{recipe.method}-{recipe.suite}"
+    slug = f"{recipe.cache_name or recipe.method}-{recipe.suite}"
     target = folder / f"{slug}-{recipe.key}.tar"
     if target.is_file():
         progress(recipe.ref, f"cached root filesystem {target}")
@@ -177,8 +178,10 @@ def cached_rootfs(recipe: Recipe, *, mirror: str | None = None, progress: Progre
             "tar",
         )
         os.replace(partial, target)
-        for stale in folder.glob(f"{slug}-*.tar"):  # root filesystems of older recipes
-            if stale != target:
+        # root filesystems of older versions of this recipe (NAME-SUITE-KEY.tar, nothing else)
+        for stale in folder.glob(f"{slug}-*.tar"):
+            own = re.fullmatch(rf"{re.escape(slug)}-[0-9a-f]{{12}}\.tar", stale.name)
+            if stale != target and own:
                 stale.unlink(missing_ok=True)
     finally:
         _unmount_under(work)
