@@ -141,8 +141,7 @@ class DockerChecks(DockerConnection):
             if self._agent is None:
                 from provisioner.engine.probe_agent import ProbeAgent
 
-                started = ProbeAgent.start(
-                    lambda argv: shell.open_channel(argv, timeout=None), self._host_label)
+                started = ProbeAgent.start(shell.open_stream, self._host_label)
                 self._agent = started if started is not None else False
             return self._agent or None
 

@@ -76,8 +76,9 @@ class ProbeAgent:
                     self._dispatch(line)
         except Exception as e:  # the channel broke: every caller waiting is told below
             self._end(f"the probe agent on {self._label} stopped: {e}")
-            return
-        self._end(f"the probe agent on {self._label} ended")
+        else:
+            self._end(f"the probe agent on {self._label} ended")
+        self.close()  # its channel's slot goes back to the connection
 
     def _dispatch(self, line: bytes) -> None:
         try:

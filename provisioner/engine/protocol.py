@@ -105,9 +105,10 @@ class HostShell(Protocol):
         """The one SFTP channel of the connection."""
         ...
 
-    def open_channel(self, argv: Sequence[str], *, timeout: float | None) -> Any:
-        """A channel running argv on the host, left open: its stdin and stdout are the
-        caller's (``sendall``, ``recv``, ``close``), as the probe agent uses them."""
+    def open_stream(self, argv: Sequence[str]) -> Any:
+        """A channel running argv on the host that stays open: its stdin and stdout are the
+        caller's (``sendall``, ``recv``, ``close``), as the probe agent uses them. It counts
+        against the connection's channels until closed."""
         ...
 
 

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from labspec.errors import EngineError, EngineUnreachable
@@ -106,6 +106,18 @@ class SshSession:
             raise EngineError(f"cannot open an SSH channel: {e}", host=self.target.label) from e
         return chan
 
+    def open_stream(self, argv: Sequence[str]) -> _Stream:
+        """A channel running argv on the host that stays open (the probe agent): it holds one
+        of the exec channels' slots until it is closed, so the connection never opens more
+        channels than sshd allows."""
+        self._exec_slots.acquire()
+        try:
+            chan = self.open_channel(argv, timeout=None)
+        except BaseException:
+            self._exec_slots.release()
+            raise
+        return _Stream(chan, self._exec_slots.release)
+
     def run(
         self,
         argv: Sequence[str],
@@ -176,6 +188,29 @@ class SshSession:
         self._transport.close()
         for jump in reversed(self._jumps):
             jump.close()
+
+
+class _Stream:
+    """A session channel's stdin and stdout, and a close that gives back its slot once."""
+
+    def __init__(self, chan: paramiko.Channel, release: Callable[[], None]) -> None:
+        self._chan = chan
+        self._release: Callable[[], None] | None = release
+        self._lock = threading.Lock()
+
+    def sendall(self, data: bytes) -> None:
+        self._chan.sendall(data)
+
+    def recv(self, size: int) -> bytes:
+        data: bytes = self._chan.recv(size)
+        return data
+
+    def close(self) -> None:
+        self._chan.close()
+        with self._lock:
+            release, self._release = self._release, None
+        if release is not None:
+            release()
 
 
 def _handshake(
