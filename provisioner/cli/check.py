@@ -120,9 +120,10 @@ def register(app: typer.Typer) -> None:
         result = run(targets, check_action(options), command=f"check {lab}",
                      json_out=json_out, finish=False)
         if targets.fleet:
+            from provisioner.targets.prepare import render_for
             from provisioner.targets.runner import FleetFailed, finish
 
-            first = source.load(targets.first.template_host())  # the report's columns
+            first = render_for(source, targets.first)  # the report's columns
             failing = class_report(result, targets, first,
                                    [report] if report is not None else [])
             finish(result)

@@ -9,11 +9,12 @@ so ``ssh://`` clients work unchanged). ``http.client`` is not used: it pulls in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from labspec.errors import EngineUnreachable
@@ -88,18 +89,7 @@ class _Connection:
         elif method in ("POST", "PUT"):
             head += "Content-Length: 0\r\n"
         self.sock.sendall(head.encode() + b"\r\n" + (data or b""))
-        status_line = self.rfile.readline(65537)
-        if not status_line:
-            raise ConnectionResetError("the engine closed the connection")
-        status = int(status_line.split(None, 2)[1])
-        headers: dict[str, str] = {}
-        while True:
-            line = self.rfile.readline(65537)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            key, _, value = line.decode("latin-1").partition(":")
-            headers[key.strip().lower()] = value.strip()
-        self.last_headers = headers
+        status, headers = self.read_head()
         if status in (204, 304) or status < 200 or method == "HEAD":
             body = b""
         elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -112,6 +102,22 @@ class _Connection:
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, body
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        """The status line and headers of an answer (lower-cased names)."""
+        status_line = self.rfile.readline(65537)
+        if not status_line:
+            raise ConnectionResetError("the engine closed the connection")
+        status = int(status_line.split(None, 2)[1])
+        headers: dict[str, str] = {}
+        while True:
+            line = self.rfile.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            key, _, value = line.decode("latin-1").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        self.last_headers = headers
+        return status, headers
 
     def _chunked(self) -> bytes:
         out = bytearray()
@@ -220,6 +226,74 @@ class RawApi:
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+
+class JsonStream:
+    """A streaming GET of newline-delimited JSON (``/events``) on a connection of its own.
+
+    Iterating yields each object as it arrives and ends when the engine closes the stream, or
+    after ``idle`` seconds without one (the caller opens a new stream, with ``since``, so
+    nothing is missed). :meth:`close`, from any thread, ends a blocked iteration at once."""
+
+    def __init__(self, url: str, path: str, params: Mapping[str, str], *,
+                 idle: float = 300.0) -> None:
+        self._conn = _Connection(url, timeout=10.0)
+        self._closed = False
+        query = "?" + urllib.parse.urlencode(params) if params else ""
+        try:
+            self._conn.open()
+            assert self._conn.sock is not None
+            self._conn.sock.sendall(
+                f"GET {path}{query} HTTP/1.1\r\nHost: docker\r\nUser-Agent: labup\r\n\r\n"
+                .encode())
+            status, headers = self._conn.read_head()
+            if status >= 400:
+                body = self._conn.rfile.read(int(headers.get("content-length", "0") or 0))
+                raise ApiError(status, _message(body))
+            self._conn.sock.settimeout(idle)
+        except OSError as e:
+            self._conn.close()
+            raise EngineUnreachable(
+                f"no Docker engine answers at {url} ({e.__class__.__name__}: {e})",
+                hint=ENGINE_HINT) from e
+        self._chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+
+    def __iter__(self) -> Iterator[Any]:
+        buffer = b""
+        try:
+            while not self._closed:
+                data = self._read()
+                if not data:
+                    return
+                buffer += data
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        except (OSError, ValueError, AttributeError):
+            return  # closed, timed out, or the engine went away: the stream ends
+
+    def _read(self) -> bytes:
+        rfile = self._conn.rfile
+        if not self._chunked:
+            return bytes(rfile.read1(65536))
+        size_line = rfile.readline(65537)
+        if not size_line:
+            return b""
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return b""
+        data = bytes(rfile.read(size))
+        rfile.readline(65537)  # the CRLF after each chunk
+        return data
+
+    def close(self) -> None:
+        self._closed = True
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
+        self._conn.close()
 
 
 class SdkTransport:
