@@ -94,11 +94,13 @@ def lab_summary(lab: Lab) -> dict[str, Any]:
 
 
 def load_one(
-    ref: str, sets: list[str] | None, instance: str | None, *, workspace: bool = False
+    ref: str, sets: list[str] | None, instance: str | None, *, workspace: bool = False,
+    learner: str | None = None,
 ) -> Lab:
     from provisioner.catalog.lab_source import LabSource
 
-    return LabSource.resolve(ref, sets=sets, instance=instance, workspace=workspace).load()
+    return LabSource.resolve(ref, sets=sets, instance=instance, workspace=workspace,
+                             learner=learner).load()
 
 
 # -- images ----------------------------------------------------------------------------------
@@ -205,11 +207,12 @@ def register(app: typer.Typer) -> None:
         lab: str = opt.LAB_ARG,
         instance: str | None = opt.INSTANCE,
         sets: list[str] | None = opt.SET,
+        learner: str | None = opt.LEARNER,
     ) -> None:
-        """Print a lab's instructions, rendered with its params."""
+        """Print a lab's instructions, rendered with its params (and the learner's variant)."""
         from provisioner.catalog.instructions import print_instructions
 
-        the_lab = load_one(lab, sets, instance, workspace=True)
+        the_lab = load_one(lab, sets, instance, workspace=True, learner=learner)
         if not print_instructions(the_lab, instance=instance):
             err(f"{the_lab.key} has no instructions")
         err(f"lab folder: {the_lab.folder}")
@@ -220,6 +223,7 @@ def register(app: typer.Typer) -> None:
         host: str | None = opt.HOST,
         instance: str | None = opt.INSTANCE,
         sets: list[str] | None = opt.SET,
+        learner: str | None = opt.LEARNER,
         json_out: bool = opt.JSON,
         offline: bool = typer.Option(
             False, "--offline", help="First build the lab's missing base images offline."
@@ -240,7 +244,8 @@ def register(app: typer.Typer) -> None:
         from provisioner.targets.test_action import TestOptions, test_action
 
         where = opt.where(host, inventory, limit, only_failed, parallel)
-        source = LabSource.resolve(lab, sets=sets, instance=instance, allow_unsafe=allow_unsafe)
+        source = LabSource.resolve(lab, sets=sets, instance=instance, allow_unsafe=allow_unsafe,
+                                   learner=learner)
         command = f"test {lab}"
         targets = choose(where, command, source)
         if targets is None:

@@ -2,7 +2,8 @@
 
 - **Hint levels.** A check's ``hint`` may be a list, from a nudge to the full command. Each
   ``labup check`` of the learner's own (``advance``) that finds a task check failing shows the
-  next level, up to the last; a blocked check shows the level reached (at least the first).
+  next level, up to the last; a blocked check shows the level reached, if any (what it
+  needs comes first).
   ``labup hint`` asks for the next level explicitly (:func:`next_hint`). Levels are counted per
   lab instance in the learner's state, and ``hints_used`` is in every report.
 - **Cost.** ``points: {value: 3, hint_cost: [0, 1, 1.5]}`` takes the cost of each level seen
@@ -64,15 +65,16 @@ def _one(r: CheckResult, check: Check, record: LabRecord, *, advance: bool) -> C
         return dataclasses.replace(r, hints_total=levels)
     if r.status == "fail" and advance:
         state.hints = min(levels, state.hints + 1)
-    elif r.status == "blocked" and advance and state.hints == 0:
-        state.hints = 1
     used = state.hints
     if r.status != "pass":
         state.solved = False
     elif not state.first_passed:
         state.first_passed = now()
     state.status = r.status
-    hint = hint_text(check, max(used, 1)) if r.status in ("fail", "blocked") else r.hint
+    if r.status == "fail" or (r.status == "blocked" and used):
+        hint = hint_text(check, max(used, 1))
+    else:  # a blocked check points at the check it needs; its own hint waits its turn
+        hint = ""
     earned = max(0.0, r.points - hint_cost(check, used)) if r.status == "pass" else 0.0
     return dataclasses.replace(r, hint=hint, hints_used=used, hints_total=levels,
                                solved=state.solved and r.status == "pass", earned=earned)

@@ -1,0 +1,349 @@
+"""What wakes ``labup check --watch``: the engine's events for the lab, and the lab folder.
+
+Each source runs in a thread that blocks (in ``recv`` on the events stream, in ``read`` on an
+inotify descriptor) and puts a :class:`Trigger` on a queue; the watch loop blocks on that queue.
+Nothing polls while nothing happens, so an idle watch costs no CPU.
+
+**Engine events.** One stream, filtered by the engine to containers, networks and volumes, and
+here to the lab instance: a container carrying the lab's labels (``labup.lab``,
+``labup.instance``) or named like one of the lab's or the learner's containers (``lab1-web``),
+a network or a volume of the lab. (Docker ANDs different filter keys and puts no labels on
+network and volume events, so no one server-side filter says "this lab"; a stream per key
+would hold three or four connections, which over SSH are most of the API channels.)
+What is noise is dropped: attach/resize/top, healthcheck execs (their command is the
+container's healthcheck), and, while labup's own checks run, the execs, archive stats and
+volume mounts those checks cause.
+
+**The lab folder.** inotify on Linux (``ctypes``, no dependency): writes, creations, deletions
+and renames anywhere under the folder (``.git``, ``__pycache__`` and editor swap files aside).
+Elsewhere, or when inotify is unavailable, a scan of the folder's file times every 2 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import struct
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from labspec.model import Lab
+from provisioner.engine.labels import INSTANCE, LAB, resource_name
+
+if TYPE_CHECKING:
+    from provisioner.engine.protocol import Engine, EventStream
+
+IGNORED_PARTS = frozenset({".git", "__pycache__", ".pytest_cache", ".mypy_cache", "node_modules"})
+NOISE = ("attach", "resize", "top", "export", "detach", "exec_create", "exec_start")
+OURS = ("exec_die", "archive-path", "mount", "unmount", "extract-to-dir")  # while checks run
+GRACE = 0.5  # seconds after a check run during which its own events still arrive
+
+
+class Trigger(NamedTuple):
+    source: str  # "engine", "folder", "timer", "settle"
+    what: str  # for the status line: "network connect lab5-backend", "site/index.html"
+
+
+class Busy:
+    """When labup's own checks run (and a moment after), their side effects are not changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._until = 0.0
+
+    def __enter__(self) -> Busy:
+        with self._lock:
+            self._running += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._running -= 1
+            self._until = time.monotonic() + GRACE
+
+    def now(self) -> bool:
+        with self._lock:
+            return self._running > 0 or time.monotonic() < self._until
+
+
+class LabEvents:
+    """Which engine events are changes to one lab instance (see the module docstring)."""
+
+    def __init__(self, lab: Lab, instance: str,
+                 inspect: Callable[[str], Mapping[str, Any] | None] | None = None) -> None:
+        self.key = lab.key
+        self.instance = instance
+        keys = [c.name for c in lab.containers] + list(lab.learner_containers)
+        self.containers = {resource_name(lab.key, instance, k) for k in keys}
+        self.networks = {resource_name(lab.key, instance, n.name) for n in lab.networks}
+        self.volumes = {resource_name(lab.key, instance, v.name) for v in lab.volumes}
+        self._inspect = inspect
+        self._healthchecks: dict[str, set[str]] = {}  # container id -> its probe commands
+        self._execs: dict[str, str] = {}  # exec id -> command (from exec_create / exec_start)
+
+    FILTERS: Mapping[str, list[str]] = {"type": ["container", "network", "volume"]}
+
+    def change(self, event: Mapping[str, Any], *, busy: bool) -> str | None:
+        """A few words on what changed, or None when the event is not a change of this lab."""
+        kind = str(event.get("Type", ""))
+        action = str(event.get("Action", ""))
+        actor = event.get("Actor") or {}
+        attrs = actor.get("Attributes") or {}
+        base = action.split(":", 1)[0]
+        if kind == "container":
+            name = str(attrs.get("name", ""))
+            ours = (attrs.get(LAB) == self.key and attrs.get(INSTANCE) == self.instance)
+            if not ours and name not in self.containers:
+                return None
+            return self._container(action, base, name, str(actor.get("ID", "")), attrs, busy)
+        if kind == "network":
+            name = str(attrs.get("name", ""))
+            if name not in self.networks:
+                return None
+            return f"network {action} {name}"
+        if kind == "volume":
+            name = str(actor.get("ID", ""))
+            if name not in self.volumes or (busy and base in OURS):
+                return None
+            return f"volume {action} {name}"
+        return None
+
+    def _container(self, action: str, base: str, name: str, cid: str,
+                   attrs: Mapping[str, Any], busy: bool) -> str | None:
+        exec_id = str(attrs.get("execID", ""))
+        if base in ("exec_create", "exec_start") and exec_id:
+            self._execs[exec_id] = action.split(":", 1)[1].strip() if ":" in action else ""
+        if base in NOISE:
+            return None
+        if base == "exec_die":
+            command = self._execs.pop(exec_id, "")
+            if busy or command in self._probe_commands(cid):
+                return None
+            return f"docker exec in {name}" + (f": {command}" if command else "")
+        if busy and base in OURS:
+            return None
+        return f"{name} {action}"
+
+    def _probe_commands(self, cid: str) -> set[str]:
+        """How the engine spells the container's healthcheck command in its exec events."""
+        if cid not in self._healthchecks:
+            found: set[str] = set()
+            info = self._inspect(cid) if self._inspect is not None else None
+            test = (((info or {}).get("Config") or {}).get("Healthcheck") or {}).get("Test")
+            if isinstance(test, list) and len(test) > 1:
+                if test[0] == "CMD-SHELL":
+                    found.add(f"/bin/sh -c {' '.join(map(str, test[1:]))}")
+                elif test[0] == "CMD":
+                    found.add(" ".join(map(str, test[1:])))
+            self._healthchecks[cid] = found
+        return self._healthchecks[cid]
+
+
+class EngineWatch:
+    """A thread that follows the engine's events and queues the lab's changes."""
+
+    def __init__(self, engine: Engine, filt: LabEvents, out: queue.Queue[Trigger],
+                 busy: Busy) -> None:
+        self.engine = engine
+        self.filt = filt
+        self.out = out
+        self.busy = busy
+        self._stop = threading.Event()
+        self._stream: EventStream | None = None
+        self._lock = threading.Lock()
+        self.error = ""
+        self.thread = threading.Thread(target=self._run, name="labup-events", daemon=True)
+
+    def start(self) -> EngineWatch:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        since: float | None = None
+        delay = 1.0
+        while not self._stop.is_set():
+            opened = time.time()
+            try:
+                stream = self.engine.events(self.filt.FILTERS, since=since)
+            except Exception as e:  # the engine went away: the periodic re-check still runs
+                self.error = str(e).splitlines()[0]
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            with self._lock:
+                self._stream = stream
+            if self._stop.is_set():
+                stream.close()
+                return
+            self.error = ""
+            delay = 1.0
+            since = opened
+            for event in stream:
+                since = float(event.get("timeNano", 0)) / 1e9 or float(event.get("time", 0))
+                what = self.filt.change(event, busy=self.busy.now())
+                if what is not None:
+                    self.out.put(Trigger("engine", what))
+                if self._stop.is_set():
+                    break
+            if since is not None:
+                since += 1e-6  # the last event was seen: replay from just after it
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+        self.thread.join(timeout=5)
+
+
+# -- the lab folder ---------------------------------------------------------------------------
+
+_IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
+_IN_ISDIR, _IN_NONBLOCK, _IN_CLOEXEC = 0x40000000, 0o4000, 0o2000000
+_MASK = (_IN_CLOSE_WRITE | _IN_ATTRIB | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE)
+MAX_FOLDERS = 500
+POLL_SECONDS = 2.0
+
+
+def _ignored(rel: Path) -> bool:
+    name = rel.name
+    return (any(part in IGNORED_PARTS for part in rel.parts) or name.endswith(("~", ".swp",
+            ".swx", ".tmp")) or name.startswith(".#") or name == "4913")
+
+
+class FolderWatch:
+    """A thread that queues a trigger when a file under ``folder`` changes."""
+
+    def __init__(self, folder: Path, out: queue.Queue[Trigger]) -> None:
+        self.folder = folder
+        self.out = out
+        self._stop = threading.Event()
+        self._fd = -1
+        self._wake_r, self._wake_w = os.pipe()
+        self._dirs: dict[int, Path] = {}
+        self.mode = "inotify"
+        self.thread = threading.Thread(target=self._run, name="labup-folder", daemon=True)
+
+    def start(self) -> FolderWatch:
+        self._fd = self._inotify()
+        if self._fd < 0:
+            self.mode = "poll"
+        self.thread.start()
+        return self
+
+    def _inotify(self) -> int:
+        import sys
+
+        if not sys.platform.startswith("linux"):
+            return -1
+        try:
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            fd = int(libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC))
+        except (OSError, AttributeError):
+            return -1
+        if fd < 0:
+            return -1
+        self._libc = libc
+        for folder in self._folders():
+            self._add(fd, folder)
+        return fd
+
+    def _folders(self) -> list[Path]:
+        found = [self.folder]
+        for root, dirs, _ in os.walk(self.folder):
+            dirs[:] = [d for d in dirs if d not in IGNORED_PARTS]
+            found += [Path(root) / d for d in dirs]
+            if len(found) > MAX_FOLDERS:
+                break
+        return found[:MAX_FOLDERS]
+
+    def _add(self, fd: int, folder: Path) -> None:
+        wd = int(self._libc.inotify_add_watch(fd, os.fsencode(folder), _MASK))
+        if wd >= 0:
+            self._dirs[wd] = folder
+
+    def _run(self) -> None:
+        if self._fd >= 0:
+            self._run_inotify()
+        else:
+            self._run_poll()
+
+    def _run_inotify(self) -> None:
+        import select
+
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._fd, self._wake_r], [], [])
+            if self._wake_r in ready or self._stop.is_set():
+                return
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+            changed = self._parse(data)
+            if changed:
+                self.out.put(Trigger("folder", ", ".join(sorted(changed)[:3])))
+
+    def _parse(self, data: bytes) -> set[str]:
+        changed: set[str] = set()
+        offset = 0
+        while offset + 16 <= len(data):
+            wd, mask, _cookie, size = struct.unpack_from("iIII", data, offset)
+            raw = data[offset + 16 : offset + 16 + size].rstrip(b"\0")
+            offset += 16 + size
+            folder = self._dirs.get(wd)
+            if folder is None:
+                continue
+            path = folder / os.fsdecode(raw) if raw else folder
+            with contextlib.suppress(ValueError):
+                rel = path.relative_to(self.folder)
+                if _ignored(rel):
+                    continue
+                if mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO):
+                    self._add(self._fd, path)  # a new folder: watch it too
+                changed.add(rel.as_posix() or ".")
+        return changed
+
+    def _run_poll(self) -> None:
+        before = self._snapshot()
+        while not self._stop.wait(POLL_SECONDS):
+            now = self._snapshot()
+            changed = {k for k in before.keys() | now.keys() if before.get(k) != now.get(k)}
+            before = now
+            if changed:
+                self.out.put(Trigger("folder", ", ".join(sorted(changed)[:3])))
+
+    def _snapshot(self) -> dict[str, tuple[int, int]]:
+        stamps: dict[str, tuple[int, int]] = {}
+        for root, dirs, files in os.walk(self.folder):
+            dirs[:] = [d for d in dirs if d not in IGNORED_PARTS]
+            for name in files:
+                path = Path(root) / name
+                rel = path.relative_to(self.folder)
+                if _ignored(rel):
+                    continue
+                with contextlib.suppress(OSError):
+                    info = path.stat()
+                    stamps[rel.as_posix()] = (info.st_size, info.st_mtime_ns)
+        return stamps
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        self.thread.join(timeout=5)
+        for fd in (self._fd, self._wake_r, self._wake_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
