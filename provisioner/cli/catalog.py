@@ -89,7 +89,12 @@ def lab_summary(lab: Lab) -> dict[str, Any]:
             "env": sum(1 for c in lab.checks if c.stage == "env"),
             "task": sum(1 for c in lab.checks if c.stage == "task"),
         },
-        "params": {p.name: p.default for p in lab.params},
+        "params": {p.name: p.default for p in lab.params if p.random is None},
+        # params every learner gets their own value of (labspec/variants.py)
+        "random_params": {
+            p.name: list(p.random.choices) or [p.random.minimum, p.random.maximum]
+            for p in lab.params if p.random is not None
+        },
     }
 
 
