@@ -165,7 +165,7 @@ class _View:
         news = announcements(before, run)
         if self.options.json_lines:
             doc = {**run.to_dict(), "trigger": why, "newly_passing": [n[0] for n in news
-                                                                       if n[1] == "pass"]}
+                                                                       if n[1] == "pass" and n[0]]}
             self.stream.write(json.dumps(doc) + "\n")
             self.stream.flush()
             return
