@@ -260,7 +260,9 @@ tfoot td { color: #555; }
 {% for r in report.rows %}
 <tr>
 <td class="learner">{{ r.learner }}
-{%- if r.variant %}<small class="variant">{% for k, v in r.variant.items() %}{{ k }}={{ v }} {% endfor %}</small>{% endif %}</td><td class="host">{{ r.host }}</td>
+{%- if r.variant %}<small class="variant">
+{%- for k, v in r.variant.items() %}{{ k }}={{ v }} {% endfor %}</small>{% endif %}</td>
+<td class="host">{{ r.host }}</td>
 {% if r.status != "graded" %}
 <td class="down" colspan="{{ report.columns | length + 3 }}">{{ r.status }}: {{ r.error }}</td>
 {% else %}
@@ -270,7 +272,7 @@ tfoot td { color: #555; }
 {% else %}<td class="{{ cell.status }}" title="{{ cell.message }}
 {%- if cell.hint and cell.status != 'pass' %} (hint: {{ cell.hint }}){% endif %}">
 {{- cell.status }}{% if cell.solved %} (solved by labup){% endif %}<br>{{ cell.earned | num }}
-{%- if cell.hints_used %}<small>{{ cell.hints_used }} hint{{ "" if cell.hints_used == 1 else "s" }}</small>{% endif %}</td>
+{%- if cell.hints_used %}<small>{{ cell.hints_used }} hint(s)</small>{% endif %}</td>
 {% endif %}
 {% endfor %}
 <td class="total">{{ r.score | num }} / {{ r.total | num }}</td>

@@ -24,7 +24,9 @@ LAB = Lab(api_version="labup/v1", id=5, name="net", title="T", description="",
           checks=(Check(id="a", type="container", spec={}),))
 
 
-def event(kind: str, action: str, name: str = "", actor: str = "id1", **attrs: str) -> dict[str, Any]:
+def event(
+    kind: str, action: str, name: str = "", actor: str = "id1", **attrs: str
+) -> dict[str, Any]:
     return {"Type": kind, "Action": action, "time": 1, "timeNano": 10**9,
             "Actor": {"ID": actor, "Attributes": {"name": name, **attrs}}}
 
@@ -61,7 +63,8 @@ def test_a_learners_exec_is_a_change_and_a_healthcheck_or_our_own_is_not() -> No
                                  exitCode="0"), busy=busy)
 
     assert execs("/bin/sh -c true", "e1") is None  # the container's healthcheck
-    assert execs("sh -c echo hi > /tmp/x", "e2") == "docker exec in lab5-web: sh -c echo hi > /tmp/x"
+    said = execs("sh -c echo hi > /tmp/x", "e2")
+    assert said == "docker exec in lab5-web: sh -c echo hi > /tmp/x"
     assert execs("sh -c cat /x", "e3", busy=True) is None  # one of labup's own checks
 
 
