@@ -212,6 +212,13 @@ MAX_FOLDERS = 500
 POLL_SECONDS = 2.0
 
 
+def _relative(path: Path, folder: Path) -> Path | None:
+    try:
+        return path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return None
+
+
 def _ignored(rel: Path) -> bool:
     name = rel.name
     return (any(part in IGNORED_PARTS for part in rel.parts) or name.endswith(("~", ".swp",
@@ -221,9 +228,12 @@ def _ignored(rel: Path) -> bool:
 class FolderWatch:
     """A thread that queues a trigger when a file under ``folder`` changes."""
 
-    def __init__(self, folder: Path, out: queue.Queue[Trigger]) -> None:
+    def __init__(self, folder: Path, out: queue.Queue[Trigger],
+                 ignore: tuple[Path, ...] = ()) -> None:
         self.folder = folder
         self.out = out
+        # folders labup itself writes to (the learner state, when it lies in the lab folder)
+        self.ignore = tuple(p for p in (_relative(i, folder) for i in ignore) if p is not None)
         self._stop = threading.Event()
         self._fd = -1
         self._wake_r, self._wake_w = os.pipe()
@@ -261,7 +271,8 @@ class FolderWatch:
     def _folders(self) -> list[Path]:
         found = [self.folder]
         for root, dirs, _ in os.walk(self.folder):
-            dirs[:] = [d for d in dirs if d not in IGNORED_PARTS]
+            dirs[:] = [d for d in dirs if d not in IGNORED_PARTS
+                       and not self._ours(Path(root, d).relative_to(self.folder))]
             found += [Path(root) / d for d in dirs]
             if len(found) > MAX_FOLDERS:
                 break
@@ -308,7 +319,7 @@ class FolderWatch:
             path = folder / os.fsdecode(raw) if raw else folder
             with contextlib.suppress(ValueError):
                 rel = path.relative_to(self.folder)
-                if _ignored(rel):
+                if _ignored(rel) or self._ours(rel):
                     continue
                 if mask & _IN_ISDIR and mask & (_IN_CREATE | _IN_MOVED_TO):
                     self._add(self._fd, path)  # a new folder: watch it too
@@ -331,12 +342,15 @@ class FolderWatch:
             for name in files:
                 path = Path(root) / name
                 rel = path.relative_to(self.folder)
-                if _ignored(rel):
+                if _ignored(rel) or self._ours(rel):
                     continue
                 with contextlib.suppress(OSError):
                     info = path.stat()
                     stamps[rel.as_posix()] = (info.st_size, info.st_mtime_ns)
         return stamps
+
+    def _ours(self, rel: Path) -> bool:
+        return any(rel == i or i in rel.parents for i in self.ignore)
 
     def stop(self) -> None:
         self._stop.set()

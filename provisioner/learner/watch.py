@@ -71,7 +71,9 @@ def watch(
     busy = Busy()
     events = EngineWatch(engine, LabEvents(lab, instance, engine.inspect_container),
                          changes, busy).start()
-    folder = FolderWatch(lab.folder, changes).start()
+    from provisioner.learner.state import state_dir
+
+    folder = FolderWatch(lab.folder, changes, ignore=(state_dir(),)).start()
     view = _View(stream, lab, options, folder.mode)
     runs = 0
     fast = quick(lab)
