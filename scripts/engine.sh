@@ -4,7 +4,8 @@
 #   bash scripts/engine.sh
 #
 # - Install the Debian packages that are missing (only those; `apt-get update` once first):
-#   busybox-static, debootstrap, openssh-server, iproute2, iptables, docker-compose, and
+#   busybox-static, debootstrap, openssh-server, iproute2, iptables, docker-compose, tmux (the
+#   learner's `check --watch` test runs in a real terminal), and
 #   docker.io when no engine answers.
 # - If `docker info` already answers, leave the engine alone (never restart it).
 # - Otherwise clear leftovers of an earlier run
@@ -20,8 +21,9 @@ LOG=${LABUP_DOCKERD_LOG:-/var/log/labup-dockerd.log}
 TIMEOUT=${LABUP_ENGINE_TIMEOUT:-90}
 PIDFILE=${LABUP_DOCKER_PIDFILE:-/var/run/docker.pid}
 SOCKET=${LABUP_DOCKER_SOCKET:-/var/run/docker.sock}
-# Tools the tests and labs need besides the engine (test images, test hosts, the Compose lab).
-TOOLS=(busybox-static debootstrap openssh-server iproute2 iptables docker-compose)
+# Tools the tests and labs need besides the engine (test images, test hosts, the Compose lab,
+# a terminal for `check --watch`).
+TOOLS=(busybox-static debootstrap openssh-server iproute2 iptables docker-compose tmux)
 
 say() { printf 'engine.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
