@@ -10,9 +10,11 @@ here to the lab instance: a container carrying the lab's labels (``labup.lab``,
 a network or a volume of the lab. (Docker ANDs different filter keys and puts no labels on
 network and volume events, so no one server-side filter says "this lab"; a stream per key
 would hold three or four connections, which over SSH are most of the API channels.)
-What is noise is dropped: attach/resize/top, healthcheck execs (their command is the
-container's healthcheck), and, while labup's own checks run, the execs, archive stats and
-volume mounts those checks cause.
+What is noise is dropped: attach/resize/top, stats of files (``archive-path``), healthcheck
+execs (their command is the container's healthcheck), the execs of labup's own checks (their
+commands are recorded as the checks run them: :class:`RecordingEngine`), and the volume mounts
+of labup's probe containers (labelled ``labup.kind=probe``). A learner's own exec, even right
+after a check run, is a change.
 
 **The lab folder.** inotify on Linux (``ctypes``, no dependency): writes, creations, deletions
 and renames anywhere under the folder (``.git``, ``__pycache__`` and editor swap files aside).
@@ -27,19 +29,21 @@ import queue
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from labspec.model import Lab
 from provisioner.engine.labels import INSTANCE, LAB, resource_name
+from provisioner.engine.protocol import CheckEngine, CommandResult
 
 if TYPE_CHECKING:
     from provisioner.engine.protocol import Engine, EventStream
 
 IGNORED_PARTS = frozenset({".git", "__pycache__", ".pytest_cache", ".mypy_cache", "node_modules"})
-NOISE = ("attach", "resize", "top", "export", "detach", "exec_create", "exec_start")
-OURS = ("exec_die", "archive-path", "mount", "unmount", "extract-to-dir")  # while checks run
+# what never changes a check's outcome (archive-path: a stat or a copy out of a container)
+NOISE = ("attach", "resize", "top", "export", "detach", "exec_create", "exec_start",
+         "archive-path")
 GRACE = 0.5  # seconds after a check run during which its own events still arrive
 
 
@@ -71,11 +75,75 @@ class Busy:
             return self._running > 0 or time.monotonic() < self._until
 
 
+class RecordingEngine:
+    """The checks' engine, remembering the commands they exec (how the engine spells them in
+    its events), so that the watch knows its own execs from the learner's."""
+
+    def __init__(self, engine: CheckEngine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._commands: dict[str, float] = {}  # command -> when it last ran
+
+    def ran(self, command: str) -> bool:
+        """Did a check exec ``command`` in the last minute?"""
+        with self._lock:
+            when = self._commands.get(command)
+        return when is not None and time.monotonic() - when < 60.0
+
+    @property
+    def url(self) -> str:
+        return self._engine.url
+
+    @property
+    def host_label(self) -> str:
+        return self._engine.host_label
+
+    @property
+    def is_local(self) -> bool:
+        return self._engine.is_local
+
+    def exec(self, container: str, argv: Sequence[str], *, user: str | None = None,
+             workdir: str | None = None, env: Mapping[str, str] | None = None,
+             timeout: float | None = None) -> CommandResult:
+        with self._lock:
+            self._commands[" ".join(argv)] = time.monotonic()
+        return self._engine.exec(container, argv, user=user, workdir=workdir, env=env,
+                                 timeout=timeout)
+
+    def inspect_container(self, name: str) -> dict[str, Any] | None:
+        return self._engine.inspect_container(name)
+
+    def stat_path(self, container: str, path: str) -> dict[str, Any] | None:
+        return self._engine.stat_path(container, path)
+
+    def inspect_image(self, ref: str) -> dict[str, Any] | None:
+        return self._engine.inspect_image(ref)
+
+    def inspect_volume(self, name: str) -> dict[str, Any] | None:
+        return self._engine.inspect_volume(name)
+
+    def inspect_network(self, name: str) -> dict[str, Any] | None:
+        return self._engine.inspect_network(name)
+
+    def run_probe(self, argv: Sequence[str], *, network_mode: str | None = None,
+                  mounts: Sequence[Mapping[str, Any]] = (),
+                  timeout: float | None = None) -> CommandResult:
+        return self._engine.run_probe(argv, network_mode=network_mode, mounts=mounts,
+                                      timeout=timeout)
+
+    def info(self) -> dict[str, Any]:
+        return self._engine.info()
+
+    def close(self) -> None:
+        """The engine belongs to whoever made it."""
+
+
 class LabEvents:
     """Which engine events are changes to one lab instance (see the module docstring)."""
 
     def __init__(self, lab: Lab, instance: str,
-                 inspect: Callable[[str], Mapping[str, Any] | None] | None = None) -> None:
+                 inspect: Callable[[str], Mapping[str, Any] | None] | None = None,
+                 ours: Callable[[str], bool] = lambda command: False) -> None:
         self.key = lab.key
         self.instance = instance
         keys = [c.name for c in lab.containers] + list(lab.learner_containers)
@@ -83,7 +151,9 @@ class LabEvents:
         self.networks = {resource_name(lab.key, instance, n.name) for n in lab.networks}
         self.volumes = {resource_name(lab.key, instance, v.name) for v in lab.volumes}
         self._inspect = inspect
+        self._ours = ours
         self._healthchecks: dict[str, set[str]] = {}  # container id -> its probe commands
+        self._probes: dict[str, bool] = {}  # container id -> is one of labup's probes
         self._execs: dict[str, str] = {}  # exec id -> command (from exec_create / exec_start)
 
     FILTERS: Mapping[str, list[str]] = {"type": ["container", "network", "volume"]}
@@ -108,7 +178,10 @@ class LabEvents:
             return f"network {action} {name}"
         if kind == "volume":
             name = str(actor.get("ID", ""))
-            if name not in self.volumes or (busy and base in OURS):
+            if name not in self.volumes:
+                return None
+            if base in ("mount", "unmount") and self._probe(str(attrs.get("container", "")),
+                                                            busy):
                 return None
             return f"volume {action} {name}"
         return None
@@ -122,12 +195,21 @@ class LabEvents:
             return None
         if base == "exec_die":
             command = self._execs.pop(exec_id, "")
-            if busy or command in self._probe_commands(cid):
+            if self._ours(command) or command in self._probe_commands(cid):
                 return None
             return f"docker exec in {name}" + (f": {command}" if command else "")
-        if busy and base in OURS:
-            return None
         return f"{name} {action}"
+
+    def _probe(self, cid: str, busy: bool) -> bool:
+        """Is the container that mounted a volume one of labup's probes? (A throwaway probe
+        may be gone already: then a mount while checks run is taken for one.)"""
+        if cid not in self._probes:
+            info = self._inspect(cid) if self._inspect is not None and cid else None
+            if info is None:
+                return busy
+            labels = (info.get("Config") or {}).get("Labels") or {}
+            self._probes[cid] = labels.get("labup.kind") == "probe"
+        return self._probes[cid]
 
     def _probe_commands(self, cid: str) -> set[str]:
         """How the engine spells the container's healthcheck command in its exec events."""
@@ -238,6 +320,7 @@ class FolderWatch:
         self._fd = -1
         self._wake_r, self._wake_w = os.pipe()
         self._dirs: dict[int, Path] = {}
+        self._before: dict[str, tuple[int, int]] = {}
         self.mode = "inotify"
         self.thread = threading.Thread(target=self._run, name="labup-folder", daemon=True)
 
@@ -245,6 +328,7 @@ class FolderWatch:
         self._fd = self._inotify()
         if self._fd < 0:
             self.mode = "poll"
+            self._before = self._snapshot()  # now: a change right after start() counts
         self.thread.start()
         return self
 
@@ -327,7 +411,7 @@ class FolderWatch:
         return changed
 
     def _run_poll(self) -> None:
-        before = self._snapshot()
+        before = self._before
         while not self._stop.wait(POLL_SECONDS):
             now = self._snapshot()
             changed = {k for k in before.keys() | now.keys() if before.get(k) != now.get(k)}

@@ -25,7 +25,15 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from labspec.model import Lab
 from provisioner.checks.results import CheckRun
-from provisioner.learner.triggers import Busy, EngineWatch, FolderWatch, LabEvents, Trigger
+from provisioner.engine.protocol import CheckEngine
+from provisioner.learner.triggers import (
+    Busy,
+    EngineWatch,
+    FolderWatch,
+    LabEvents,
+    RecordingEngine,
+    Trigger,
+)
 
 if TYPE_CHECKING:
     from provisioner.engine.protocol import Engine
@@ -47,7 +55,8 @@ class Watched(NamedTuple):
     reason: str  # "all checks pass" / "interrupted"
 
 
-RunChecks = Callable[[Lab, bool], CheckRun]  # (lab, advance hints) -> graded run
+# (engine to check with, lab, advance hints) -> graded run
+RunChecks = Callable[[CheckEngine, Lab, bool], CheckRun]
 
 
 def quick(lab: Lab) -> Lab:
@@ -69,8 +78,9 @@ def watch(
     stream = out or sys.stdout
     changes: queue.Queue[Trigger] = queue.Queue()
     busy = Busy()
-    events = EngineWatch(engine, LabEvents(lab, instance, engine.inspect_container),
-                         changes, busy).start()
+    recorder = RecordingEngine(engine)  # the checks' own execs are not changes
+    events = EngineWatch(engine, LabEvents(lab, instance, engine.inspect_container,
+                                           recorder.ran), changes, busy).start()
     from provisioner.learner.state import state_dir
 
     folder = FolderWatch(lab.folder, changes, ignore=(state_dir(),)).start()
@@ -80,13 +90,13 @@ def watch(
     try:
         with view:
             with busy:
-                run = run_checks(fast, True)
+                run = run_checks(recorder, fast, True)
             runs += 1
             view.show(run, None, "started")
             while not (options.until_pass and run.ok):
                 trigger = _next(changes, options.interval, _settle_time(lab, run))
                 with busy:
-                    new = run_checks(fast, False)
+                    new = run_checks(recorder, fast, False)
                 runs += 1
                 view.show(new, run, trigger.what, engine_note=events.error)
                 run = new

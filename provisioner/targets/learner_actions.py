@@ -14,6 +14,7 @@ from labspec.errors import CheckFailed, UserInputError
 from labspec.model import Check, Lab
 from provisioner.catalog.lab_source import LabSource
 from provisioner.checks.results import CheckRun
+from provisioner.engine.protocol import CheckEngine
 from provisioner.learner.grading import NextHint
 from provisioner.learner.solve import StepResult
 from provisioner.learner.state import LabRecord
@@ -54,9 +55,11 @@ def watch_action(opts: WatchActionOptions) -> Action[Graded]:
         source = opts.check.source
         lab = lab_on_target(ctx, source, files="binds", placement=False)
 
-        def run_once(quick: Lab, advance: bool) -> CheckRun:
-            run = _run(ctx, quick, source.instance, workers=opts.check.workers,
-                       stages=opts.check.stages, only=opts.check.only)
+        def run_once(engine: CheckEngine, quick: Lab, advance: bool) -> CheckRun:
+            from provisioner.checks import run_checks
+
+            run = run_checks(engine, quick, instance=source.instance, stages=opts.check.stages,
+                             parallel=opts.check.workers, only=opts.check.only)
             return graded(ctx, source, lab, run, LearnerOptions(advance=advance, record=True))
 
         watched = watch(ctx.engine, lab, source.instance, run_once, opts.watch)

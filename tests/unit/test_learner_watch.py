@@ -13,7 +13,7 @@ from fake_engine import FakeEngine
 
 from labspec.model import Check, Container, Lab, Network, Volume
 from provisioner.checks.results import CheckResult, CheckRun
-from provisioner.learner.triggers import Busy, FolderWatch, LabEvents, Trigger
+from provisioner.learner.triggers import Busy, FolderWatch, LabEvents, RecordingEngine, Trigger
 from provisioner.learner.watch import WatchOptions, announcements, watch
 
 LAB = Lab(api_version="labup/v1", id=5, name="net", title="T", description="",
@@ -46,13 +46,17 @@ def test_events_of_the_lab_are_changes_and_the_rest_is_not() -> None:
     assert change(event("volume", "mount", actor="lab5-data"), busy=False)
     assert change(event("volume", "mount", actor="lab5-data"), busy=True) is None  # a probe
     assert change(event("container", "attach", "lab5-web"), busy=False) is None
-    assert change(event("container", "archive-path", "lab5-web"), busy=True) is None
+    assert change(event("container", "archive-path", "lab5-web"), busy=False) is None
+    assert change(event("container", "extract-to-dir", "lab5-web"), busy=True)  # docker cp in
     assert change(event("container", "health_status: healthy", "lab5-web"), busy=True)
 
 
 def test_a_learners_exec_is_a_change_and_a_healthcheck_or_our_own_is_not() -> None:
     probes = {"id9": {"Config": {"Healthcheck": {"Test": ["CMD-SHELL", "true"]}}}}
-    filt = LabEvents(LAB, "default", probes.get)
+    fake = FakeEngine()
+    recorder = RecordingEngine(fake)
+    recorder.exec("lab5-web", ["sh", "-c", "cat /x"])  # one of labup's own checks
+    filt = LabEvents(LAB, "default", probes.get, recorder.ran)
 
     def execs(command: str, exec_id: str, *, busy: bool = False) -> str | None:
         filt.change(event("container", f"exec_create: {command}", "lab5-web", "id9",
@@ -65,7 +69,21 @@ def test_a_learners_exec_is_a_change_and_a_healthcheck_or_our_own_is_not() -> No
     assert execs("/bin/sh -c true", "e1") is None  # the container's healthcheck
     said = execs("sh -c echo hi > /tmp/x", "e2")
     assert said == "docker exec in lab5-web: sh -c echo hi > /tmp/x"
-    assert execs("sh -c cat /x", "e3", busy=True) is None  # one of labup's own checks
+    assert execs("sh -c cat /x", "e3") is None  # one of labup's own checks
+    # a learner's exec right after a check run (while busy) is a change all the same
+    assert execs("touch /tmp/done", "e4", busy=True) == "docker exec in lab5-web: touch /tmp/done"
+
+
+def test_a_volume_mount_by_a_probe_is_not_a_change_and_one_by_the_learner_is() -> None:
+    known = {"p1": {"Config": {"Labels": {"labup.kind": "probe"}}},
+             "l1": {"Config": {"Labels": {}}}}
+    filt = LabEvents(LAB, "default", known.get)
+    assert filt.change(event("volume", "mount", actor="lab5-data", container="p1"),
+                       busy=False) is None
+    assert filt.change(event("volume", "mount", actor="lab5-data", container="l1"), busy=True)
+    # a probe already removed: while checks run it is taken for one of labup's
+    assert filt.change(event("volume", "mount", actor="lab5-data", container="gone"),
+                       busy=True) is None
 
 
 def test_busy_covers_a_check_run_and_a_moment_after() -> None:
@@ -142,7 +160,8 @@ def test_the_watch_rechecks_on_an_engine_event_and_ends_when_all_pass(tmp_path: 
     outcomes = iter(["fail", "pass"])
     calls: list[bool] = []
 
-    def run_checks(quick: Lab, advance: bool) -> CheckRun:
+    def run_checks(engine: Any, quick: Lab, advance: bool) -> CheckRun:
+        assert isinstance(engine, RecordingEngine)
         calls.append(advance)
         return run_with(a=next(outcomes))
 
@@ -174,7 +193,7 @@ def test_the_watch_rechecks_on_its_timer_when_nothing_happens(tmp_path: Path) ->
     outcomes = iter(["fail", "fail", "pass"])
     out = io.StringIO()
     start = time.monotonic()
-    watched = watch(fake, lab, "default", lambda q, a: run_with(a=next(outcomes)),
+    watched = watch(fake, lab, "default", lambda e, q, a: run_with(a=next(outcomes)),
                     WatchOptions(until_pass=True, interval=1.0), out=out)
     assert watched.runs == 3 and 1.8 < time.monotonic() - start < 6
     assert out.getvalue().count("after every 1s") == 2
@@ -187,7 +206,7 @@ def test_json_lines_give_one_document_per_run(tmp_path: Path) -> None:
     lab = Lab(**{**LAB.__dict__, "folder": tmp_path})
     outcomes = iter(["fail", "pass"])
     out = io.StringIO()
-    watch(fake, lab, "default", lambda q, a: run_with(a=next(outcomes)),
+    watch(fake, lab, "default", lambda e, q, a: run_with(a=next(outcomes)),
           WatchOptions(until_pass=True, interval=1.0, json_lines=True), out=out)
     docs = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [d["ok"] for d in docs] == [False, True]
