@@ -57,3 +57,17 @@ def graded(
 
     store.update(lab.key, source.instance, change)
     return out[0]
+
+
+def forget_solved(ctx: TargetContext, lab_key: str, instance: str) -> None:
+    """After a reset: the lab is fresh, so no check passes because `labup solve` ran (hints
+    seen stay seen). Nothing is written when the learner has no record of this lab."""
+    store = store_for(ctx)
+    if not any(c.solved for c in store.read(lab_key, instance).checks.values()):
+        return
+
+    def change(record: LabRecord) -> None:
+        for state in record.checks.values():
+            state.solved = False
+
+    store.update(lab_key, instance, change)

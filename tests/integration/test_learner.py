@@ -159,6 +159,10 @@ def test_solve_runs_steps_marks_them_solved_and_reports_say_so(
     assert (row["passed"], row["objectives"]) == (2, 2)
     assert row["solved"] == ["has-done", "has-word"] and row["last_checked"]
     assert "not started" in labup(env, "progress").stdout  # the catalog's labs, untouched
+    # a reset makes the lab fresh: nothing in it is labup's solve any more (hints stay seen)
+    assert labup(env, "reset", str(spec), "-q").returncode == 0
+    again = json.loads(labup(env, "progress", "--json").stdout)
+    assert next(r for r in again["labs"] if r["lab"] == name)["solved"] == []
     assert labup(env, "progress", "--reset", str(spec)).returncode == 0
     prog = json.loads(labup(env, "progress", "--json").stdout)
     assert not any(r["lab"] == name for r in prog["labs"])
