@@ -6,5 +6,6 @@
 - :mod:`grading`: a check run seen through that state: hint levels, hint costs, solved marks;
 - :mod:`progress`: ``labup progress``, every lab of the course at a glance;
 - :mod:`solve`: ``labup solve``, the reference solution up to an objective;
-- :mod:`watch` and :mod:`triggers`: ``labup check --watch``, re-checking when something changes.
+- :mod:`watch`, :mod:`triggers` and :mod:`folder_watch`: ``labup check --watch``, re-checking
+  when the engine or the lab folder says something changed.
 """

@@ -26,14 +26,8 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from labspec.model import Lab
 from provisioner.checks.results import CheckRun
 from provisioner.engine.protocol import CheckEngine
-from provisioner.learner.triggers import (
-    Busy,
-    EngineWatch,
-    FolderWatch,
-    LabEvents,
-    RecordingEngine,
-    Trigger,
-)
+from provisioner.learner.folder_watch import FolderWatch
+from provisioner.learner.triggers import Busy, EngineWatch, LabEvents, RecordingEngine, Trigger
 
 if TYPE_CHECKING:
     from provisioner.engine.protocol import Engine

@@ -13,7 +13,8 @@ from fake_engine import FakeEngine
 
 from labspec.model import Check, Container, Lab, Network, Volume
 from provisioner.checks.results import CheckResult, CheckRun
-from provisioner.learner.triggers import Busy, FolderWatch, LabEvents, RecordingEngine, Trigger
+from provisioner.learner.folder_watch import FolderWatch
+from provisioner.learner.triggers import Busy, LabEvents, RecordingEngine, Trigger
 from provisioner.learner.watch import WatchOptions, announcements, watch
 
 LAB = Lab(api_version="labup/v1", id=5, name="net", title="T", description="",
