@@ -7,7 +7,6 @@ classroom is one learner, whoever runs the command).
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -18,9 +17,17 @@ MAX_LENGTH = 64
 
 
 def local_user() -> str:
+    """The user name, as ``getpass.getuser`` finds it (without importing getpass and its
+    terminal handling on every command)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        value = os.environ.get(name)
+        if value:
+            return value
     try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no user name in the environment nor in passwd
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):  # no passwd entry (a container's random uid)
         return str(os.getuid()) if hasattr(os, "getuid") else "learner"
 
 
