@@ -259,8 +259,8 @@ def _decode(text: str, lab: str, instance: str, where: str) -> LabRecord:
     except (ValueError, TypeError) as e:
         raise UserInputError(
             f"the learner state {where} is damaged ({e})",
-            hint=f"labup never writes half a file; remove it (labup progress --reset) "
-            f"to start {lab} ({instance}) afresh",
+            hint=f"labup never writes half a file (was it edited?); `labup progress --reset "
+            f"{lab} --instance {instance}` forgets it and starts afresh",
         ) from e
 
 

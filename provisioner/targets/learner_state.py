@@ -7,8 +7,10 @@ learner runs labup there; ``vars.labup_state_dir`` names it when it is not the d
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, NamedTuple
 
+from labspec.errors import UserInputError
 from labspec.model import Lab
 from provisioner.catalog.lab_source import LabSource
 from provisioner.checks.results import CheckRun
@@ -42,20 +44,26 @@ def graded(
     ctx: TargetContext, source: LabSource, lab: Lab, run: CheckRun, opts: LearnerOptions
 ) -> CheckRun:
     """``run`` with the learner's hint levels, hint costs and solved marks; recorded unless
-    ``opts.record`` is off."""
+    ``opts.record`` is off. A state folder that cannot be read or written is said on stderr,
+    and the run is graded as if the learner had none: it never stops a check."""
     from provisioner.learner.grading import apply
 
     store = store_for(ctx)
     learner = learner_of(source, ctx.target)
-    if not opts.record:
-        return apply(run, lab, store.read(lab.key, source.instance), advance=False,
-                     learner=learner)
     out: list[CheckRun] = []
 
     def change(record: LabRecord) -> None:
         out.append(apply(run, lab, record, advance=opts.advance, learner=learner))
 
-    store.update(lab.key, source.instance, change)
+    try:
+        if not opts.record:
+            return apply(run, lab, store.read(lab.key, source.instance), advance=False,
+                         learner=learner)
+        store.update(lab.key, source.instance, change)
+    except UserInputError as e:  # grading goes on without the state; say why once
+        print(f"labup: {e}", file=sys.stderr)
+        return apply(run, lab, LabRecord(lab.key, source.instance), advance=opts.advance,
+                     learner=learner)
     return out[0]
 
 
