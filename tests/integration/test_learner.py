@@ -283,3 +283,18 @@ def test_an_idle_watch_does_not_check_again_and_ctrl_c_ends_it_cleanly(
         if proc.poll() is None:
             proc.kill()
         labup(env, "down", str(spec), "-q")
+
+
+def test_a_damaged_learner_state_is_said_and_never_stops_a_check(lab: Any, tmp_path: Path) -> None:
+    name, spec, env = lab
+    assert labup(env, "up", str(spec), "-q").returncode == 0
+    record = tmp_path / "state" / "labs" / f"{name}.default.json"
+    record.parent.mkdir(parents=True)
+    record.write_text("{edited by hand")
+    proc = labup(env, "check", str(spec))
+    assert proc.returncode == 1  # graded: has-word fails, as it should
+    assert "has-word" in proc.stdout and "is damaged" in proc.stderr
+    assert f"labup progress --reset {name} --instance default" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert labup(env, "progress", "--reset", name).returncode == 0
+    assert not record.exists()
