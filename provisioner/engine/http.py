@@ -249,6 +249,7 @@ class JsonStream:
             status, headers = self._conn.read_head()
             if status >= 400:
                 body = self._conn.rfile.read(int(headers.get("content-length", "0") or 0))
+                self._conn.close()
                 raise ApiError(status, _message(body))
             self._conn.sock.settimeout(idle)
         except OSError as e:
