@@ -264,6 +264,14 @@ def test_an_idle_watch_does_not_check_again_and_ctrl_c_ends_it_cleanly(
     spec.write_text(IDLE_SPEC.format(name=name))
     env = {**os.environ, "LABUP_STATE_DIR": str(tmp_path / "state")}
     assert labup(env, "up", str(spec), "-q").returncode == 0
+    # healthy first: its turning healthy is a change (an event the watch rightly acts on)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        health = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
+                                 f"{name}-box"], capture_output=True, text=True).stdout.strip()
+        if health == "healthy":
+            break
+        time.sleep(0.2)
     proc = subprocess.Popen([LABUP, "check", str(spec), "--watch", "--json"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
