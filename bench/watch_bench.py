@@ -130,6 +130,12 @@ def main() -> None:
     spec.write_text(SPEC.format(name=name))
     env = {**os.environ, "LABUP_STATE_DIR": str(folder.parent / "state")}
     subprocess.run([LABUP, "up", str(spec), "-q"], env=env, check=True)
+    for _ in range(150):  # healthy first: turning healthy is a change the watch acts on
+        state = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
+                                f"{name}-box"], capture_output=True, text=True).stdout.strip()
+        if state == "healthy":
+            break
+        time.sleep(0.2)
     try:
         watch = bench_watch(spec, f"{name}-box", env, args.idle, args.rounds)
         loop = bench_loop(spec, f"{name}-box", env, args.idle, args.rounds)
