@@ -187,7 +187,9 @@ class LabEvents:
         if base in NOISE:
             return None
         if base == "exec_die":
-            command = self._execs.pop(exec_id, "")
+            if exec_id not in self._execs:  # it began before the stream opened: the first
+                return None                 # check run saw its effect, or the timer will
+            command = self._execs.pop(exec_id)
             if self._ours(command) or command in self._probe_commands(cid):
                 return None
             return f"docker exec in {name}" + (f": {command}" if command else "")

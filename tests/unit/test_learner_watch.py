@@ -71,6 +71,9 @@ def test_a_learners_exec_is_a_change_and_a_healthcheck_or_our_own_is_not() -> No
     said = execs("sh -c echo hi > /tmp/x", "e2")
     assert said == "docker exec in lab5-web: sh -c echo hi > /tmp/x"
     assert execs("sh -c cat /x", "e3") is None  # one of labup's own checks
+    # an exec that began before the stream opened (only its end is seen) is not a change
+    assert filt.change(event("container", "exec_die", "lab5-web", "id9", execID="early"),
+                       busy=False) is None
     # a learner's exec right after a check run (while busy) is a change all the same
     assert execs("touch /tmp/done", "e4", busy=True) == "docker exec in lab5-web: touch /tmp/done"
 
