@@ -6,7 +6,8 @@ does not pay for them.
 
 Public API::
 
-    load_lab(path, *, params=None, host=None, instance=None, allow_unsafe=False) -> Lab
+    load_lab(path, *, params=None, host=None, instance=None, allow_unsafe=False,
+             learner="") -> Lab
     load_inventory(path) -> Inventory
     load_class(path) -> ClassSpec
     validate_path(path, *, allow_unsafe=False, params=None) -> list[Problem]
@@ -40,12 +41,14 @@ def load_lab(
     host: Mapping[str, Any] | None = None,
     instance: str | None = None,
     allow_unsafe: bool = False,
+    learner: str = "",
 ) -> Lab:
     """Read, render, validate and build the lab spec at ``path``.
 
     ``params`` are the raw ``--set name=value`` strings (coerced to each param's type);
     ``host`` is ``{"name": ..., "vars": {...}}`` for templates (default the local host);
-    ``instance`` is the instance name templates see (default ``"default"``).
+    ``instance`` is the instance name templates see (default ``"default"``); ``learner`` is
+    who it is for, which seeds its ``random`` params (:mod:`labspec.variants`).
     Raises :class:`SpecError` (every located problem), :class:`TemplateError` (a template
     failed) or :class:`UserInputError` (a bad ``--set``, a param with no value). A lab built
     before from the same content is remembered (:mod:`labspec.lab_cache`).
@@ -56,10 +59,10 @@ def load_lab(
         from labspec.build import load_lab as _load_lab
 
         return _load_lab(path, params=params, host=host, instance=instance,
-                         allow_unsafe=allow_unsafe)
+                         allow_unsafe=allow_unsafe, learner=learner)
 
     return lab_cache.load(Path(path).resolve(), build, params=params, host=host,
-                          instance=instance, allow_unsafe=allow_unsafe)
+                          instance=instance, allow_unsafe=allow_unsafe, learner=learner)
 
 
 def load_inventory(path: str | Path) -> Inventory:

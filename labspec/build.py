@@ -18,13 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from labspec import semantic, templating, validate
+from labspec import semantic, templating, validate, variants
 from labspec.document import Document, JsonPath, format_path
 from labspec.errors import LabupError, Problem, SpecError, TemplateError
 from labspec.loader import load_file
-from labspec.model import (
-    Lab,
-)
+from labspec.model import Lab, lab_key
 from labspec.model_builder import _Builder, _lab_id, build_params
 from labspec.redact import Redactor
 
@@ -38,8 +36,10 @@ def load_lab(
     host: Mapping[str, Any] | None = None,
     instance: str | None = None,
     allow_unsafe: bool = False,
+    learner: str = "",
 ) -> Lab:
-    """Read, render, validate and build a lab spec (see the module docstring)."""
+    """Read, render, validate and build a lab spec (see the module docstring); ``learner``
+    seeds the ``random`` params (:mod:`labspec.variants`)."""
     templating.check_instance(instance)
     raw_doc, problems = load_file(path)
     spec_path = Path(path).resolve()
@@ -54,18 +54,19 @@ def load_lab(
     head_doc = Document(raw_doc.file, head, raw_doc.values, raw_doc.keys)
     param_problems = [p for p in validate.check(head_doc, "lab") if p.path != "$"]
     if not param_problems:
-        param_problems = semantic.check_params(raw_doc)
+        param_problems = semantic.check_params(raw_doc) + variants.check(raw_doc)
     if problems or param_problems:
         raise SpecError([*problems, *param_problems])
     data = raw_doc.data
     param_defs = build_params(data.get("params") or {})
-    values = templating.resolve_values(param_defs, params, file=raw_doc.file)
+    lab_id = _lab_id(data.get("id"))
+    lab_name = str(data.get("name", ""))
+    drawn = variants.with_drawn(param_defs, learner=learner, lab_key=lab_key(lab_id, lab_name))
+    values = templating.resolve_values(drawn, params, file=raw_doc.file)
     secret = Redactor(str(values[p.name]) for p in param_defs
                       if p.secret and p.name in values and not isinstance(values[p.name], bool))
 
     # Stage 3: render, then validate the rendered document.
-    lab_id = _lab_id(data.get("id"))
-    lab_name = str(data.get("name", ""))
     ctx = templating.context(
         values=values, lab_id=lab_id, lab_name=lab_name, host=host, instance=instance
     )
@@ -87,7 +88,7 @@ def load_lab(
 
     # Stage 4: the model, then the rules that span more than one value.
     builder = _Builder(doc, folder)
-    lab = builder.lab(spec_path, param_defs, values)
+    lab = replace(builder.lab(spec_path, param_defs, values), learner=learner)
     problems = builder.problems or semantic.check_lab(lab, doc, allow_unsafe=allow_unsafe)
     if problems:
         raise SpecError(_hidden(problems, Redactor(lab.secret_values)))

@@ -82,10 +82,11 @@ def key(
     host: Mapping[str, Any] | None,
     instance: str | None,
     allow_unsafe: bool,
+    learner: str = "",
 ) -> str:
     context = json.dumps(
         {"path": str(path), "params": dict(params or {}), "host": host, "instance": instance,
-         "unsafe": allow_unsafe},
+         "unsafe": allow_unsafe, "learner": learner},
         sort_keys=True, default=str,
     )
     return hashlib.sha256(fingerprint() + spec + b"\0" + context.encode()).hexdigest()
@@ -98,6 +99,8 @@ def dependencies(lab: Lab) -> list[Path]:
         paths.add(lab.instructions)
     if lab.solution is not None and lab.solution.script is not None:
         paths.add(lab.solution.script)
+    if lab.solution is not None:
+        paths.update(step.script for step in lab.solution.keyed if step.script is not None)
     for image in lab.images:
         if image.build is not None:
             paths.add(image.build.context)
@@ -117,6 +120,7 @@ def load(
     host: Mapping[str, Any] | None,
     instance: str | None,
     allow_unsafe: bool,
+    learner: str = "",
 ) -> Lab:
     """The lab at ``path``: remembered when nothing it depends on changed, else ``build()``."""
     folder = cache_folder()
@@ -127,7 +131,7 @@ def load(
     if folder is None:
         return build()
     entry = folder / key(path, spec, params=params, host=host, instance=instance,
-                         allow_unsafe=allow_unsafe)
+                         allow_unsafe=allow_unsafe, learner=learner)
     found = _read(entry)
     if found is not None:
         return found

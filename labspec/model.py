@@ -23,6 +23,16 @@ def lab_key(lab_id: int | None, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class RandomSpec:
+    """A param drawn per learner (``random:``): one of ``choices``, or an integer in
+    ``[minimum, maximum]``; seeded by the learner's identity and the lab (labspec/variants.py)."""
+
+    choices: tuple[ParamValue, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     type: ParamType
@@ -30,6 +40,7 @@ class Param:
     description: str = ""
     choices: tuple[str, ...] = ()  # for type "enum"
     secret: bool = False  # never shown: replaced by *** in output and reports
+    random: RandomSpec | None = None  # a value of its own for every learner
 
 
 @dataclass(frozen=True)
@@ -170,12 +181,26 @@ class Check:
     wait: float = 0.0  # retry until this many seconds have passed
     timeout: float = 10.0  # one attempt
     needs: tuple[str, ...] = ()
+    # Hints in levels, from a nudge to the full command (``hint`` is the first); what each
+    # level costs when the check passes (``points: {value, hint_cost}``), level by level.
+    hints: tuple[str, ...] = ()
+    hint_cost: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class SolutionStep:
+    """One step of a solution in steps: the checks it makes pass, and what to run."""
+
+    checks: tuple[str, ...]
+    script: Path | None = None  # a script in the lab folder, or
+    argv: tuple[str, ...] = ()  # a command, run on the host with the lab folder as cwd
 
 
 @dataclass(frozen=True)
 class Solution:
     script: Path | None = None  # run on the host with the lab folder as cwd
     steps: tuple[tuple[str, ...], ...] = ()  # argv lists run on the host, in order
+    keyed: tuple[SolutionStep, ...] = ()  # ``solution:`` as a list of {check, run} steps
 
 
 @dataclass(frozen=True)
@@ -204,6 +229,16 @@ class Lab:
     # where the spec came from, the other half of the lab's identity on an engine
     # (``labspec.catalog.lab_origin``); "" until the loader of the provisioner sets it
     origin: str = ""
+
+    # Who the lab was rendered for (seeds ``random`` params): ``--learner``, the inventory's
+    # ``learner`` var, or the user name; "" when nobody said.
+    learner: str = ""
+
+    @property
+    def variant(self) -> dict[str, ParamValue]:
+        """The values of the ``random`` params: this learner's own lab."""
+        return {p.name: self.values[p.name] for p in self.params
+                if p.random is not None and p.name in self.values}
 
     @property
     def key(self) -> str:

@@ -30,8 +30,10 @@ from labspec.model import (
     Param,
     ParamValue,
     Port,
+    RandomSpec,
     Resources,
     Solution,
+    SolutionStep,
     Volume,
     lab_key,
 )
@@ -62,9 +64,33 @@ def build_params(raw: Mapping[str, Any]) -> tuple[Param, ...]:
                 description=spec.get("description", ""),
                 choices=choices,
                 secret=spec.get("secret") is True,
+                random=_random(spec.get("random")),
             )
         )
     return tuple(params)
+
+
+def _random(value: Any) -> RandomSpec | None:
+    if not isinstance(value, Mapping):
+        return None
+    if "choices" in value:
+        return RandomSpec(choices=tuple(value.get("choices") or ()))
+    return RandomSpec(minimum=value.get("min"), maximum=value.get("max"))
+
+
+def _points(value: Any) -> tuple[float, tuple[float, ...]]:
+    """``points: 3`` or ``points: {value: 3, hint_cost: 0.5 | [0, 1]}``: points, cost per level."""
+    if isinstance(value, Mapping):
+        cost = value.get("hint_cost", ())
+        costs = (float(cost),) if isinstance(cost, int | float) else tuple(float(c) for c in cost)
+        return float(value.get("value", 1.0)), costs
+    return float(value), ()
+
+
+def _hints(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(str(h) for h in value)
+    return (str(value),) if value else ()
 
 
 def text(value: Any) -> str:
@@ -336,17 +362,21 @@ class _Builder:
                 self.doc.problem((*path, kind), f"the {kind} check takes a mapping of its fields")
             )
             return None
+        points, hint_cost = _points(spec.get("points", 1.0))
+        hints = _hints(spec.get("hint"))
         return Check(
             id=str(spec["id"]),
             type=kind,
             spec=dict(body),
             description=str(spec.get("description", "")),
-            hint=str(spec.get("hint", "")),
-            points=float(spec.get("points", 1.0)),
+            hint=hints[0] if hints else "",
+            points=points,
             stage=spec.get("stage", "task"),
             wait=parse_duration(spec.get("wait", 0.0)),
             timeout=parse_duration(spec.get("timeout", 10.0)),
             needs=tuple(str(n) for n in spec.get("needs") or ()),
+            hints=hints,
+            hint_cost=hint_cost,
         )
 
     def solution(self, value: Any) -> Solution | None:
@@ -354,8 +384,18 @@ class _Builder:
             return None
         if isinstance(value, str):
             return Solution(script=self.inside(value))
+        if isinstance(value, list):
+            return Solution(keyed=tuple(self.solution_step(step) for step in value))
         script = value.get("script")
         return Solution(
             script=self.inside(script) if script else None,
             steps=tuple(tuple(str(a) for a in step) for step in value.get("steps") or ()),
         )
+
+    def solution_step(self, step: Mapping[str, Any]) -> SolutionStep:
+        check = step["check"]
+        checks = (str(check),) if isinstance(check, str) else tuple(str(c) for c in check)
+        run = step["run"]
+        if isinstance(run, list):
+            return SolutionStep(checks=checks, argv=tuple(str(a) for a in run))
+        return SolutionStep(checks=checks, script=self.inside(str(run)))

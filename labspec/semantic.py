@@ -107,6 +107,7 @@ def check_lab(lab: Lab, doc: Document, *, allow_unsafe: bool = False) -> list[Pr
     rules.depends_on()
     rules.checks()
     rules.files()
+    rules.solution_steps()
     return sorted(rules.problems, key=lambda p: (p.line, p.column))
 
 

@@ -90,6 +90,28 @@ class CheckRules(RuleBase):
             )
             self.file(where, solution.script, "solution script")
 
+    def solution_steps(self) -> None:
+        """A solution in steps: each step names checks of the lab, once, and its script is a
+        file in the lab folder."""
+        solution = self.lab.solution
+        if solution is None or not solution.keyed:
+            return
+        ids = {c.id for c in self.lab.checks}
+        seen: dict[str, int] = {}
+        for i, step in enumerate(solution.keyed):
+            path: JsonPath = ("solution", i)
+            for check in step.checks:
+                where = (*path, "check") if isinstance(self.raw((*path, "check")), str) else (
+                    *path, "check", step.checks.index(check))
+                if check not in ids:
+                    self.add(where, f"unknown check id {check!r}", suggest(check, ids, "check ids"))
+                elif check in seen:
+                    self.add(where, f"check {check!r} is the objective of step {seen[check]} too",
+                             "a check is made to pass by one step")
+                seen.setdefault(check, i)
+            if step.script is not None:
+                self.file((*path, "run"), step.script, "solution step script")
+
     def file(self, path: JsonPath, file: Path, what: str) -> None:
         if not self.inside_folder(file):
             self.add(path, f"the {what} is outside the lab folder")

@@ -226,7 +226,8 @@ def context(
     host: Mapping[str, Any] | None = None,
     instance: str | None = None,
 ) -> dict[str, Any]:
-    """The names templates see: each param, ``params``, ``host``, ``instance``, ``lab``."""
+    """The names templates see: each param, ``params``, ``host``, ``instance``, ``lab``
+    (``id``, ``name``, ``key``, ``prefix``)."""
     host_ctx: dict[str, Any] = dict(DEFAULT_HOST)
     if host:
         host_ctx.update(host)
@@ -237,7 +238,9 @@ def context(
         params=dict(values),
         host=host_ctx,
         instance=instance or "default",
-        lab={"id": lab_id, "name": lab_name, "key": key},
+        # prefix: how this instance's Docker names start (lab5, lab5-alice): lab5-alice-web
+        lab={"id": lab_id, "name": lab_name, "key": key,
+             "prefix": key if (instance or "default") == "default" else f"{key}-{instance}"},
     )
     return ctx
 

@@ -5,8 +5,8 @@
 #
 # - Install the Debian packages that are missing (only those; `apt-get update` once first):
 #   busybox-static, debootstrap, openssh-server, iproute2, iptables, docker-compose,
-#   chromium and chromium-driver (the dashboard's browser tests), and docker.io when no
-#   engine answers.
+#   chromium and chromium-driver (the dashboard's browser tests), tmux (the learner's
+#   `check --watch` test runs in a real terminal), and docker.io when no engine answers.
 # - If `docker info` already answers, leave the engine alone (never restart it).
 # - Otherwise clear leftovers of an earlier run
 #   (a stale pid file or socket whose daemon is gone), start dockerd in the background and
@@ -21,8 +21,9 @@ LOG=${LABUP_DOCKERD_LOG:-/var/log/labup-dockerd.log}
 TIMEOUT=${LABUP_ENGINE_TIMEOUT:-90}
 PIDFILE=${LABUP_DOCKER_PIDFILE:-/var/run/docker.pid}
 SOCKET=${LABUP_DOCKER_SOCKET:-/var/run/docker.sock}
-# Tools the tests and labs need besides the engine (test images, test hosts, the Compose lab).
-TOOLS=(busybox-static debootstrap openssh-server iproute2 iptables docker-compose)
+# Tools the tests and labs need besides the engine (test images, test hosts, the Compose lab,
+# a terminal for `check --watch`).
+TOOLS=(busybox-static debootstrap openssh-server iproute2 iptables docker-compose tmux)
 # A real browser for the dashboard's tests (headless, driven by selenium; nothing downloaded).
 TOOLS+=(chromium chromium-driver)
 

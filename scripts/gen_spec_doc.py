@@ -101,11 +101,12 @@ Strings are Jinja2 templates, rendered in a sandbox before the schema check. The
 
 | name | value |
 | --- | --- |
-| each param, by name | its value (`--set`, else the default), typed |
+| each param, by name | its value (`--set`, else the default or the learner's `random` one) |
 | `params` | all params, as a mapping |
 | `host` | `{"name", "vars"}`: the inventory host and its `vars` (`local`, `{}` on one machine) |
 | `instance` | the instance name (`--instance`), `default` otherwise |
-| `lab` | `{"id": ..., "name": ..., "key": ...}`; `key` is `lab5`, or the name outside the catalog |
+| `lab` | `{"id", "name", "key", "prefix"}`: `key` is `lab5` (or the name) |
+| `lab.prefix` | how the instance's Docker names start: `lab5`, `lab5-alice` |
 
 - A string that is exactly one `{{ expression }}` keeps the expression's type:
   `host: "{{ port + host.vars.offset }}"` is an integer. Any other string renders to a string.

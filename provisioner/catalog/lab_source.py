@@ -49,6 +49,7 @@ class LabSource:
     # where the spec comes from (labspec.catalog.lab_origin); None: from ``path``. The
     # self-test's throwaway copy keeps the original's, so it is the same lab on the engine.
     origin: str | None = None
+    learner: str | None = None  # --learner / LABUP_LEARNER (provisioner/learner/identity.py)
     # renderings already made in this process, by host (the CLI renders the first target's
     # once up front to refuse a bad spec before any engine; the action then reuses it)
     _loaded: dict[str, Lab] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -62,11 +63,13 @@ class LabSource:
         instance: str | None = None,
         allow_unsafe: bool = False,
         workspace: bool = False,
+        learner: str | None = None,
     ) -> LabSource:
         """``workspace``: a learner's command (up, check, reset...) on an installed catalog lab
         works in the learner's copy of it (see :func:`labspec.catalog.learner_copy`)."""
         from labspec.catalog import resolve_lab_path
         from labspec.templating import check_instance
+        from provisioner.learner.identity import explicit
 
         check_instance(instance)
         return cls(
@@ -74,16 +77,20 @@ class LabSource:
             params=MappingProxyType(parse_sets(sets)),
             instance=instance or DEFAULT_INSTANCE,
             allow_unsafe=allow_unsafe,
+            learner=explicit(learner),
         )
 
-    def load(self, host: Mapping[str, Any] | None = None) -> Lab:
+    def load(self, host: Mapping[str, Any] | None = None, *, learner: str | None = None) -> Lab:
         """The lab as a host sees it: ``host`` is ``{"name", "vars"}`` for the templates (a
-        target's :meth:`~provisioner.targets.target.Target.template_host`), default local."""
+        target's :meth:`~provisioner.targets.target.Target.template_host`), default local;
+        ``learner`` seeds its random params (default ``--learner``, else the user name)."""
         import json
 
         from labspec import load_lab
+        from provisioner.learner.identity import local_user
 
-        key = json.dumps(host, sort_keys=True, default=str)
+        who = learner or self.learner or local_user()
+        key = json.dumps([host, who], sort_keys=True, default=str)
         lab = self._loaded.get(key)
         if lab is None:
             lab = load_lab(
@@ -92,6 +99,7 @@ class LabSource:
                 host=host,
                 instance=None if self.instance == DEFAULT_INSTANCE else self.instance,
                 allow_unsafe=self.allow_unsafe,
+                learner=who,
             )
             if not lab.origin:
                 from dataclasses import replace

@@ -10,7 +10,9 @@ lab folder, so a solution that writes files (a Dockerfile, a backup) never chang
    tests nothing: an error of the lab), run once without waiting;
 5. solution: the lab's reference solution runs on the host (script or argv steps), with the
    lab copy as working directory and ``LABUP_LAB``, ``LABUP_INSTANCE``, ``DOCKER_HOST``,
-   ``LABUP_LAB_PATH``, ``LABUP_CLI`` and ``LABUP_PARAM_<NAME>`` in its environment;
+   ``LABUP_LAB_PATH``, ``LABUP_CLI`` and ``LABUP_PARAM_<NAME>`` in its environment; a
+   solution in steps (``{check, run}``) runs step by step, and each step must turn its
+   checks from not passing to passing;
 6. all checks: env and task checks all pass;
 7. replace: containers named by ``volume`` checks are recreated and those checks run again
    (data written before the replacement must still be there);
@@ -258,6 +260,8 @@ class _Runner:
 
     def solution(self) -> str:
         solution = self.lab.solution
+        if solution is not None and solution.keyed:
+            return self.solution_steps()
         if solution is None or (solution.script is None and not solution.steps):
             self.result.problems.append("the lab has no solution: nothing proves its task checks")
             return "none"
@@ -275,6 +279,52 @@ class _Runner:
                 )
                 return f"failed: {argv[0]}"
         return f"{len(commands)} command{'s' if len(commands) != 1 else ''}"
+
+    def solution_steps(self) -> str:
+        """A solution in steps, proved one by one: before a step its checks do not all pass
+        yet (else the step is keyed to the wrong checks), it runs, then they pass."""
+        from provisioner.checks import run_checks
+
+        assert self.lab.solution is not None
+        steps = self.lab.solution.keyed
+        no_wait = dataclasses.replace(
+            self.lab, checks=tuple(dataclasses.replace(c, wait=0.0) for c in self.lab.checks)
+        )
+        problems = len(self.result.problems)
+        for number, step in enumerate(steps, 1):
+            name = f"solution step {number} ({', '.join(step.checks)})"
+            self.say(f"   -- {name}")
+            self.place.refresh()
+            before = run_checks(self.engine, no_wait, instance=self.instance, only=step.checks)
+            wanted = [r for r in before.results if r.id in step.checks]
+            if wanted and all(r.status == "pass" for r in wanted):
+                self.result.problems.append(
+                    f"{name}: its checks pass before it ran, so it proves nothing "
+                    "(key the check to the step that makes it pass)"
+                )
+                return f"step {number} proves nothing"
+            argv = (script_argv(step.script, self.local.folder, self.place)
+                    if step.script is not None else list(step.argv))
+            proc = self.host_command(argv, timeout=SOLUTION_TIMEOUT)
+            if proc.rc != 0:
+                tail = "\n      ".join(proc.stdout.strip().splitlines()[-15:])
+                self.result.problems.append(
+                    f"{name}: `{' '.join(argv)}` exited {proc.rc} on {self.place.where}:"
+                    f"\n      {tail}"
+                )
+                return f"step {number} failed"
+            self.place.refresh()  # checks that read lab files read what the step wrote
+            after = run_checks(self.engine, self.lab, instance=self.instance, only=step.checks)
+            self.result.runs[f"solution step {number}"] = after
+            for r in after.results:
+                self.say(f"   {r.status:7} {r.id}: {r.message}")
+                if r.id in step.checks and r.status != "pass":
+                    self.result.problems.append(
+                        f"{name} ran, but {r.id} does not pass: {r.message}"
+                    )
+            if len(self.result.problems) > problems:
+                return f"step {number} did not make its checks pass"
+        return f"{len(steps)} steps, each made its checks pass"
 
     def all_checks(self) -> str:
         run = self.checks("all checks", ("env", "task"))

@@ -103,16 +103,21 @@ class LocalWorkplace:
         return sys.executable
 
     def labup(self) -> str:
-        beside = Path(sys.executable).parent / "labup"
-        if beside.is_file():
-            return str(beside)
-        return shutil.which("labup") or "labup"
+        return labup_cli()
 
     def docker_host(self) -> str | None:
         return self._engine_url
 
     def close(self, *, keep: bool) -> str | None:
         return None  # the local copy is the self-test's own temporary folder
+
+
+def labup_cli() -> str:
+    """The ``labup`` of this Python (beside it in the venv), else the one on PATH."""
+    beside = Path(sys.executable).parent / "labup"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("labup") or "labup"
 
 
 def script_argv(script: Path, folder: Path, workplace: Workplace) -> list[str]:

@@ -57,6 +57,11 @@ class CheckResult:
     earned: float = 0.0
     duration: float = 0.0  # seconds, all attempts included
     attempts: int = 1
+    # The learner's side (provisioner/learner): hint levels seen of how many, and whether
+    # `labup solve` made the check pass rather than the learner.
+    hints_used: int = 0
+    hints_total: int = 0
+    solved: bool = False
 
     @property
     def ok(self) -> bool:
@@ -75,6 +80,9 @@ class CheckResult:
             "earned": self.earned,
             "duration": round(self.duration, 3),
             "attempts": self.attempts,
+            "hints_used": self.hints_used,
+            "hints_total": self.hints_total,
+            "solved": self.solved,
         }
 
 
@@ -89,6 +97,17 @@ class CheckRun:
     started: str  # ISO 8601, UTC
     duration: float = 0.0
     results: list[CheckResult] = field(default_factory=list)
+    learner: str = ""  # who the lab was rendered for (provisioner/learner)
+    variant: dict[str, Any] = field(default_factory=dict)  # that learner's random params
+
+    @property
+    def hints_used(self) -> int:
+        return sum(r.hints_used for r in self.results)
+
+    @property
+    def solved(self) -> list[str]:
+        """Checks that pass because `labup solve` made them pass."""
+        return [r.id for r in self.results if r.solved and r.status == "pass"]
 
     @property
     def ok(self) -> bool:
@@ -124,4 +143,8 @@ class CheckRun:
             "total": self.total,
             "counts": self.counts(),
             "results": [r.to_dict() for r in self.results],
+            "learner": self.learner,
+            "variant": dict(self.variant),
+            "hints_used": self.hints_used,
+            "solved": self.solved,
         }

@@ -96,16 +96,23 @@ def lab_summary(lab: Lab) -> dict[str, Any]:
             "task": sum(1 for c in lab.checks if c.stage == "task"),
         },
         "params": {p.name: "***" if p.secret and p.default is not None else p.default
-                   for p in lab.params},
+                   for p in lab.params if p.random is None},
+        # params every learner gets their own value of (labspec/variants.py)
+        "random_params": {
+            p.name: list(p.random.choices) or [p.random.minimum, p.random.maximum]
+            for p in lab.params if p.random is not None
+        },
     }
 
 
 def load_one(
-    ref: str, sets: list[str] | None, instance: str | None, *, workspace: bool = False
+    ref: str, sets: list[str] | None, instance: str | None, *, workspace: bool = False,
+    learner: str | None = None,
 ) -> Lab:
     from provisioner.catalog.lab_source import LabSource
 
-    return LabSource.resolve(ref, sets=sets, instance=instance, workspace=workspace).load()
+    return LabSource.resolve(ref, sets=sets, instance=instance, workspace=workspace,
+                             learner=learner).load()
 
 
 # -- images ----------------------------------------------------------------------------------
@@ -217,11 +224,12 @@ def register(app: typer.Typer) -> None:
         lab: str = opt.LAB_ARG,
         instance: str | None = opt.INSTANCE,
         sets: list[str] | None = opt.SET,
+        learner: str | None = opt.LEARNER,
     ) -> None:
-        """Print a lab's instructions, rendered with its params."""
+        """Print a lab's instructions, rendered with its params (and the learner's variant)."""
         from provisioner.catalog.instructions import print_instructions
 
-        the_lab = load_one(lab, sets, instance, workspace=True)
+        the_lab = load_one(lab, sets, instance, workspace=True, learner=learner)
         if not print_instructions(the_lab, instance=instance):
             err(f"{the_lab.key} has no instructions")
         err(f"lab folder: {the_lab.folder}")
@@ -232,6 +240,7 @@ def register(app: typer.Typer) -> None:
         host: str | None = opt.HOST,
         instance: str | None = opt.INSTANCE,
         sets: list[str] | None = opt.SET,
+        learner: str | None = opt.LEARNER,
         json_out: bool = opt.JSON,
         offline: bool = typer.Option(
             False, "--offline", help="First build the lab's missing base images offline."
@@ -252,7 +261,8 @@ def register(app: typer.Typer) -> None:
         from provisioner.targets.test_action import TestOptions, test_action
 
         where = opt.where(host, inventory, limit, only_failed, parallel)
-        source = LabSource.resolve(lab, sets=sets, instance=instance, allow_unsafe=allow_unsafe)
+        source = LabSource.resolve(lab, sets=sets, instance=instance, allow_unsafe=allow_unsafe,
+                                   learner=learner)
         command = f"test {lab}"
         targets = choose(where, command, source)
         if targets is None:

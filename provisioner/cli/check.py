@@ -21,6 +21,7 @@ from provisioner.cli.run import choose, run
 if TYPE_CHECKING:
     from labspec.model import Lab
     from provisioner.checks.results import CheckRun
+    from provisioner.targets.check_action import CheckOptions
     from provisioner.targets.runner import FleetResult
     from provisioner.targets.select import Targets
 
@@ -38,6 +39,14 @@ REPORT = typer.Option(
     metavar="FILE",
 )
 CHECK_JOBS = typer.Option(16, "--check-jobs", min=1, max=256, help="Checks running at once.")
+WATCH = typer.Option(
+    False, "--watch", "-w",
+    help="Keep the table on screen and check again whenever the lab changes (Ctrl-C stops).",
+)
+UNTIL_PASS = typer.Option(False, "--until-pass", help="With --watch: stop (exit 0) once all pass.")
+INTERVAL = typer.Option(
+    30.0, "--interval", min=1.0, help="With --watch: check again after this many seconds anyway.",
+)
 
 
 def write_outputs(
@@ -82,6 +91,26 @@ def class_report(
     return [r.learner for r in report.rows if r.status == "graded" and r.score < r.total]
 
 
+def _watch(targets: Targets, options: CheckOptions, lab: str, *, json_out: bool,
+           junit: Path | None, report: Path | None, until_pass: bool, interval: float) -> None:
+    """``check --watch``: the watch loop as the action (so ``--host ssh://`` works), the files
+    of the last run written at the end; exit 0 when the last run passed, else 1."""
+    from provisioner.learner.watch import WatchOptions
+    from provisioner.targets.check_action import Graded
+    from provisioner.targets.learner_actions import WatchActionOptions, watch_action
+
+    opts = WatchActionOptions(options, WatchOptions(until_pass, interval, json_lines=json_out))
+    result = run(targets, watch_action(opts), command=f"check {lab} --watch", quiet=True)
+    done = result.outcomes[0].done
+    assert done is not None and isinstance(done.value, Graded)
+    graded = done.value
+    if not sys.stdout.isatty() and not json_out:
+        write_outputs(graded.run, json_out=False, junit=junit, report=report)
+    else:
+        write_outputs(graded.run, json_out=True, junit=junit, report=report)
+    raise typer.Exit(EXIT_OK if graded.run.ok else EXIT_FAILED)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("check")
     def check_cmd(
@@ -99,13 +128,20 @@ def register(app: typer.Typer) -> None:
         limit: list[str] | None = opt.LIMIT,
         only_failed: bool = opt.ONLY_FAILED,
         parallel: int | None = opt.PARALLEL,
+        learner: str | None = opt.LEARNER,
+        watch: bool = WATCH,
+        until_pass: bool = UNTIL_PASS,
+        interval: float = INTERVAL,
     ) -> None:
         """Run the lab's checks on a running lab: pass / fail / blocked / skipped, hints, score.
 
-        With -i, on every host of the inventory, and --report writes the class report."""
+        A check that still fails shows its next hint level. --watch keeps the table on screen
+        and checks again on every change. With -i, on every host of the inventory, and
+        --report writes the class report (with each learner's hints and variant)."""
         from provisioner.catalog.lab_source import LabSource
         from provisioner.report.class_report import FORMATS
         from provisioner.targets.check_action import CheckOptions, Graded, check_action, stages_for
+        from provisioner.targets.learner_state import OWN, READ_ONLY
 
         where = opt.where(host, inventory, limit, only_failed, parallel)
         stages = tuple(stages_for(stage))
@@ -114,18 +150,30 @@ def register(app: typer.Typer) -> None:
                 raise UserInputError("--junit is for one engine; with -i use --report FILE")
             if report is not None and report.suffix.lower() not in FORMATS:
                 raise UserInputError(f"--report {report}: name the file .html, .json or .csv")
-        source = LabSource.resolve(lab, sets=sets, instance=instance,
+            if watch:
+                raise UserInputError("--watch is for one engine (a learner's terminal)",
+                                     hint="for a classroom, rerun `labup check -i` or use the "
+                                     "instructor's dashboard")
+        if until_pass and not watch:
+            raise UserInputError("--until-pass goes with --watch")
+        source = LabSource.resolve(lab, sets=sets, instance=instance, learner=learner,
                                    workspace=where.inventory is None)
         targets = choose(where, f"check {lab}", source)
         if targets is None:
             return
-        options = CheckOptions(source, stages, tuple(only or ()), check_jobs)
+        options = CheckOptions(source, stages, tuple(only or ()), check_jobs,
+                               learner=READ_ONLY if targets.fleet else OWN)
+        if watch:
+            _watch(targets, options, lab, json_out=json_out, junit=junit, report=report,
+                   until_pass=until_pass, interval=interval)
+            return
         result = run(targets, check_action(options), command=f"check {lab}",
                      json_out=json_out, finish=False)
         if targets.fleet:
+            from provisioner.targets.prepare import render_for
             from provisioner.targets.runner import FleetFailed, finish
 
-            first = source.load(targets.first.template_host())  # the report's columns
+            first = render_for(source, targets.first)  # the report's columns
             failing = class_report(result, targets, first,
                                    [report] if report is not None else [])
             finish(result)

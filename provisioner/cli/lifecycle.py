@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         host: str | None = opt.HOST,
         instance: str | None = opt.INSTANCE,
         sets: list[str] | None = opt.SET,
+        learner: str | None = opt.LEARNER,
         json_out: bool = opt.JSON,
         allow_unsafe: bool = opt.ALLOW_UNSAFE,
         keep_on_failure: bool = opt.KEEP_ON_FAILURE,
@@ -62,6 +63,7 @@ def register(app: typer.Typer) -> None:
             instance=instance, allow_unsafe=allow_unsafe, keep_on_failure=keep_on_failure,
             checks=not no_check, timeout=timeout, engine_calls=engine_calls,
             refuse_no_gpu=refuse_no_gpu, bundle=bundle, json_out=json_out, quiet=quiet,
+            learner=learner,
         )
 
     @app.command("reset")
@@ -70,6 +72,7 @@ def register(app: typer.Typer) -> None:
         host: str | None = opt.HOST,
         instance: str | None = opt.INSTANCE,
         sets: list[str] | None = opt.SET,
+        learner: str | None = opt.LEARNER,
         json_out: bool = opt.JSON,
         allow_unsafe: bool = opt.ALLOW_UNSAFE,
         keep_on_failure: bool = opt.KEEP_ON_FAILURE,
@@ -89,6 +92,7 @@ def register(app: typer.Typer) -> None:
             instance=instance, allow_unsafe=allow_unsafe, keep_on_failure=keep_on_failure,
             checks=not no_check, timeout=timeout, engine_calls=engine_calls,
             refuse_no_gpu=refuse_no_gpu, bundle=None, json_out=json_out, quiet=quiet,
+            learner=learner,
         )
 
     @app.command("plan")
@@ -97,6 +101,7 @@ def register(app: typer.Typer) -> None:
         host: str | None = opt.HOST,
         instance: str | None = opt.INSTANCE,
         sets: list[str] | None = opt.SET,
+        learner: str | None = opt.LEARNER,
         json_out: bool = opt.JSON,
         allow_unsafe: bool = opt.ALLOW_UNSAFE,
         inventory: str | None = opt.INVENTORY,
@@ -111,7 +116,7 @@ def register(app: typer.Typer) -> None:
         from provisioner.targets.actions import PlanOptions, plan_action
 
         where = opt.where(host, inventory, limit, only_failed, parallel)
-        source = LabSource.resolve(lab, sets=sets, instance=instance,
+        source = LabSource.resolve(lab, sets=sets, instance=instance, learner=learner,
                                    allow_unsafe=allow_unsafe, workspace=where.inventory is None)
         targets = choose(where, f"plan {lab}", source)
         if targets is None:
@@ -214,12 +219,13 @@ def _up_or_reset(
     bundle: Path | None,
     json_out: bool,
     quiet: bool,
+    learner: str | None = None,
 ) -> None:
     from provisioner.catalog.lab_source import LabSource
     from provisioner.targets.actions import Brought, UpOptions, up_action
 
     source = LabSource.resolve(lab, sets=sets, instance=instance, allow_unsafe=allow_unsafe,
-                               workspace=where.inventory is None)
+                               workspace=where.inventory is None, learner=learner)
     command = f"{verb} {lab}"
     targets = choose(where, command, source)
     if targets is None:
@@ -236,5 +242,10 @@ def _up_or_reset(
     from provisioner.catalog.instructions import print_instructions
 
     brought = done.value
+    if brought.lab.variant:
+        from provisioner.learner.identity import local_user
+
+        shown = ", ".join(f"{k}={v}" for k, v in brought.lab.variant.items())
+        print(f"your variant ({brought.lab.learner or local_user()}): {shown}", file=sys.stderr)
     if print_instructions(brought.lab, instance=source.instance):
         print(f"lab folder: {brought.lab.folder}", file=sys.stderr)

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "provisioner.cli.spec",
     "provisioner.cli.lifecycle",
     "provisioner.cli.check",
+    "provisioner.cli.learner",
     "provisioner.cli.bundle",
     "provisioner.cli.catalog",
     "provisioner.cli.doctor",

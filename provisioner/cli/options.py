@@ -43,6 +43,12 @@ SET = typer.Option(
     metavar="NAME=VALUE",
 )
 JSON = typer.Option(False, "--json", help="Print a machine-readable JSON document on stdout.")
+LEARNER = typer.Option(
+    None, "--learner",
+    help="Who the lab is for (seeds its random params; default LABUP_LEARNER, else your user "
+    "name; with -i each host's learner var).",
+    metavar="NAME",
+)
 ALLOW_UNSAFE = typer.Option(
     False,
     "--allow-unsafe",

@@ -20,7 +20,9 @@ def choose(
 
     targets = choose_targets(where, command)
     if targets is not None and source is not None:
-        source.load(targets.first.template_host())
+        from provisioner.targets.prepare import render_for
+
+        render_for(source, targets.first)
     return targets
 
 

@@ -21,7 +21,7 @@ from provisioner.engine.api_body import _endpoint, container_body, for_podman
 from provisioner.engine.docker_base import _q
 from provisioner.engine.docker_checks import DockerChecks
 from provisioner.engine.http import api_error_text, label_filter
-from provisioner.engine.protocol import ApiError, Endpoint, Observed
+from provisioner.engine.protocol import ApiError, Endpoint, EventStream, Observed
 
 # Podman: "container X has dependent containers which must be removed before it: ID[,ID]: ..."
 DEPENDENTS = re.compile(r"has dependent containers which must be removed before it: ([0-9a-f, ]+)")
@@ -274,6 +274,48 @@ class DockerEngine(DockerChecks):
             )
         except Exception as e:
             raise self._fail(e, "build", f"image {tag}") from e
+
+
+    # -- events ----------------------------------------------------------------------------------
+    def events(
+        self, filters: Mapping[str, Sequence[str]], *, since: float | None = None
+    ) -> EventStream:
+        """The events stream: on ``unix://`` and ``tcp://`` a plain socket of its own
+        (:class:`~provisioner.engine.http.JsonStream`), else the SDK's (``ssh://``)."""
+        import json
+
+        if self.raw is not None:
+            from provisioner.engine.http import JsonStream
+
+            params = {"filters": json.dumps({k: list(v) for k, v in filters.items()})}
+            if since is not None:
+                params["since"] = f"{since:.3f}"
+            return JsonStream(self.url, "/events", params)
+        try:
+            stream = self.api.events(filters={k: list(v) for k, v in filters.items()},
+                                     since=since, decode=True)
+        except Exception as e:
+            raise self._fail(e, "follow the engine's events") from e
+        return _SdkEvents(stream)
+
+
+class _SdkEvents:
+    """The SDK's cancellable events stream as an :class:`EventStream`."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self._stream
+        except Exception:  # closed from another thread, or the connection went away
+            return
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        except Exception:  # closing a dead stream hides nothing
+            return
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:

@@ -9,13 +9,14 @@ so ``ssh://`` clients work unchanged). ``http.client`` is not used: it pulls in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from labspec.errors import EngineUnreachable
@@ -73,7 +74,7 @@ class _Connection:
         self.timeout = timeout
         self.sock: socket.socket | None = None
         self.buf = bytearray()
-        self.deadline = 0.0
+        self.deadline: float | None = 0.0
         self.last_headers: dict[str, str] = {}  # of the last answer (lower-cased names)
 
     def open(self) -> None:
@@ -103,13 +104,16 @@ class _Connection:
     def _fill(self) -> bool:
         """Read what the engine sent next, within the call's deadline; False at end of stream."""
         assert self.sock is not None
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise CallTimeout("the engine did not finish its answer in time")
-        self.sock.settimeout(left)
+        if self.deadline is not None:  # None: a stream, read with the socket's own timeout
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise CallTimeout("the engine did not finish its answer in time")
+            self.sock.settimeout(left)
         try:
             chunk = self.sock.recv(65536)
         except TimeoutError as e:
+            if self.deadline is None:
+                raise
             raise CallTimeout("the engine did not finish its answer in time") from e
         if not chunk:
             return False
@@ -149,18 +153,7 @@ class _Connection:
         elif method in ("POST", "PUT"):
             head += "Content-Length: 0\r\n"
         self.sock.sendall(head.encode() + b"\r\n" + (data or b""))
-        status_line = self.readline()
-        if not status_line:
-            raise ConnectionResetError("the engine closed the connection")
-        status = int(status_line.split(None, 2)[1])
-        headers: dict[str, str] = {}
-        while True:
-            line = self.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            key, _, value = line.decode("latin-1").partition(":")
-            headers[key.strip().lower()] = value.strip()
-        self.last_headers = headers
+        status, headers = self.read_head()
         if status in (204, 304) or status < 200 or method == "HEAD":
             body = b""
         elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -173,6 +166,30 @@ class _Connection:
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, body
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        """The status line and headers of an answer (lower-cased names)."""
+        status_line = self.readline()
+        if not status_line:
+            raise ConnectionResetError("the engine closed the connection")
+        status = int(status_line.split(None, 2)[1])
+        headers: dict[str, str] = {}
+        while True:
+            line = self.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            key, _, value = line.decode("latin-1").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        self.last_headers = headers
+        return status, headers
+
+    def read_some(self) -> bytes:
+        """What has arrived (waiting for the next bytes if nothing has); b"" at the end."""
+        if not self.buf and not self._fill():
+            return b""
+        data = bytes(self.buf)
+        self.buf = bytearray()
+        return data
 
     def _chunked(self) -> bytes:
         out = bytearray()
@@ -294,6 +311,77 @@ class RawApi:
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+
+class JsonStream:
+    """A streaming GET of newline-delimited JSON (``/events``) on a connection of its own.
+
+    Iterating yields each object as it arrives and ends when the engine closes the stream, or
+    after ``idle`` seconds without one (the caller opens a new stream, with ``since``, so
+    nothing is missed). :meth:`close`, from any thread, ends a blocked iteration at once."""
+
+    def __init__(self, url: str, path: str, params: Mapping[str, str], *,
+                 idle: float = 300.0) -> None:
+        self._conn = _Connection(url, timeout=10.0)
+        self._closed = False
+        query = "?" + urllib.parse.urlencode(params) if params else ""
+        try:
+            self._conn.open()
+            assert self._conn.sock is not None
+            self._conn.sock.sendall(
+                f"GET {path}{query} HTTP/1.1\r\nHost: docker\r\nUser-Agent: labup\r\n\r\n"
+                .encode())
+            self._conn.deadline = time.monotonic() + 10.0  # the head, within a call's bound
+            status, headers = self._conn.read_head()
+            if status >= 400:
+                body = self._conn.read(int(headers.get("content-length", "0") or 0))
+                self._conn.close()
+                raise ApiError(status, _message(body))
+            self._conn.deadline = None  # the events: as long as they come, `idle` between
+            self._conn.sock.settimeout(idle)
+        except OSError as e:
+            self._conn.close()
+            raise EngineUnreachable(
+                f"no Docker engine answers at {url} ({e.__class__.__name__}: {e})",
+                hint=ENGINE_HINT) from e
+        self._chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+
+    def __iter__(self) -> Iterator[Any]:
+        buffer = b""
+        try:
+            while not self._closed:
+                data = self._read()
+                if not data:
+                    return
+                buffer += data
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        except (OSError, ValueError, AttributeError):
+            return  # closed, timed out, or the engine went away: the stream ends
+
+    def _read(self) -> bytes:
+        conn = self._conn
+        if not self._chunked:
+            return conn.read_some()
+        size_line = conn.readline()
+        if not size_line:
+            return b""
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return b""
+        data = conn.read(size)
+        conn.readline()  # the CRLF after each chunk
+        return data
+
+    def close(self) -> None:
+        self._closed = True
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
+        self._conn.close()
 
 
 class SdkTransport:

@@ -79,6 +79,17 @@ class ApiError(EngineError):
         super().__init__(explanation)
 
 
+class EventStream(Protocol):
+    """The engine's events as they happen: iterate for each event (the Engine API's JSON
+    object: ``Type``, ``Action``, ``Actor.ID``, ``Actor.Attributes``, ``time``, ``timeNano``);
+    :meth:`close` from another thread ends the iteration. The iteration also ends when the
+    engine closes the stream, or after a long quiet spell: open another with ``since``."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
 class HostShell(Protocol):
     """The machine behind a remote engine, over its SSH connection: commands run on the host
     (never in a container; argv lists, each word quoted for the far side's shell) and SFTP.
@@ -281,4 +292,13 @@ class Engine(CheckEngine, Protocol):
     def inspect_distribution(self, ref: str) -> dict[str, Any]:
         """Ask the registry about ``ref`` through the engine, without pulling; EngineError
         with the registry's own words when it cannot be pulled."""
+        ...
+
+    # -- events -----------------------------------------------------------------------------
+    def events(
+        self, filters: Mapping[str, Sequence[str]], *, since: float | None = None
+    ) -> EventStream:
+        """``GET /events``: what happens on the engine from now (or from ``since``, a Unix
+        time, replayed from the engine's buffer). ``filters`` as the Engine API takes them
+        (``{"type": ["container", "network"]}``): values of one key are ORed, keys ANDed."""
         ...

@@ -38,6 +38,8 @@ class Cell:
     points: float
     message: str = ""
     hint: str = ""
+    hints_used: int = 0  # hint levels the learner saw (their own state)
+    solved: bool = False  # made to pass by `labup solve`, not by the learner
 
 
 @dataclass
@@ -47,6 +49,15 @@ class Row:
     status: str  # graded / unreachable / failed
     error: str = ""
     cells: dict[str, Cell] = field(default_factory=dict)
+    variant: dict[str, Any] = field(default_factory=dict)  # the learner's random params
+
+    @property
+    def hints_used(self) -> int:
+        return sum(c.hints_used for c in self.cells.values())
+
+    @property
+    def solved(self) -> list[str]:
+        return [k for k, c in self.cells.items() if c.solved and c.status == "pass"]
 
     @property
     def score(self) -> float:
@@ -100,9 +111,13 @@ class ClassReport:
                     "percent": r.percent,
                     "checks": {
                         k: {"status": c.status, "earned": c.earned, "points": c.points,
-                            "message": c.message}
+                            "message": c.message, "hints_used": c.hints_used,
+                            "solved": c.solved}
                         for k, c in r.cells.items()
                     },
+                    "hints_used": r.hints_used,
+                    "solved": r.solved,
+                    "variant": dict(r.variant),
                 }
                 for r in self.rows
             ],
@@ -115,7 +130,8 @@ class ClassReport:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["learner", "host", "status", *[c.id for c in self.columns],
-                         "score", "total", "percent", "error"])
+                         "score", "total", "percent", "error", "hints_used", "solved",
+                         "variant"])
         for r in self.rows:
             cells = [
                 (_num(r.cells[c.id].earned) if r.cells[c.id].status != "skipped" else "skipped")
@@ -123,8 +139,10 @@ class ClassReport:
                 for c in self.columns
             ]
             percent = "" if r.percent is None else _num(r.percent)
+            variant = " ".join(f"{k}={v}" for k, v in r.variant.items())
             writer.writerow([r.learner, r.host, r.status, *cells, _num(r.score),
-                             _num(r.total), percent, r.error])
+                             _num(r.total), percent, r.error, r.hints_used,
+                             " ".join(r.solved), variant])
         return buf.getvalue()
 
     def to_html(self) -> str:
@@ -183,12 +201,13 @@ def build_report(
             first = h.message.splitlines()[0] if h.message else ""
             rows.append(Row(h.learner, h.host, status, error=first))
             continue
-        row = Row(h.learner, h.host, "graded")
+        row = Row(h.learner, h.host, "graded", variant=dict(h.run.variant))
         for r in h.run.results:
             if r.id not in known:
                 known.add(r.id)
                 columns.append(Column(r.id, r.description, float(r.points)))
-            row.cells[r.id] = Cell(r.status, float(r.earned), float(r.points), r.message, r.hint)
+            row.cells[r.id] = Cell(r.status, float(r.earned), float(r.points), r.message, r.hint,
+                                   r.hints_used, r.solved)
         rows.append(row)
     return ClassReport(
         lab=lab_key,
@@ -218,6 +237,7 @@ td.blocked { background: #fdf1d8; }
 td.skipped { background: #f0f0f0; color: #777; }
 td.down { background: #eee; color: #a33; text-align: left; }
 td.total { font-weight: bold; }
+td small, td.learner small { display: block; color: #666; font-weight: normal; }
 tfoot td { color: #555; }
 </style>
 </head>
@@ -233,26 +253,31 @@ tfoot td { color: #555; }
 {% for c in report.columns %}
 <th title="{{ c.description }}">{{ c.id }}<small>{{ c.points | num }} pt</small></th>
 {% endfor %}
-<th>score</th><th>%</th>
+<th>score</th><th>%</th><th>hints</th>
 </tr>
 </thead>
 <tbody>
 {% for r in report.rows %}
 <tr>
-<td class="learner">{{ r.learner }}</td><td class="host">{{ r.host }}</td>
+<td class="learner">{{ r.learner }}
+{%- if r.variant %}<small class="variant">
+{%- for k, v in r.variant.items() %}{{ k }}={{ v }} {% endfor %}</small>{% endif %}</td>
+<td class="host">{{ r.host }}</td>
 {% if r.status != "graded" %}
-<td class="down" colspan="{{ report.columns | length + 2 }}">{{ r.status }}: {{ r.error }}</td>
+<td class="down" colspan="{{ report.columns | length + 3 }}">{{ r.status }}: {{ r.error }}</td>
 {% else %}
 {% for c in report.columns %}
 {% set cell = r.cells.get(c.id) %}
 {% if cell is none %}<td>-</td>
 {% else %}<td class="{{ cell.status }}" title="{{ cell.message }}
 {%- if cell.hint and cell.status != 'pass' %} (hint: {{ cell.hint }}){% endif %}">
-{{- cell.status }}<br>{{ cell.earned | num }}</td>
+{{- cell.status }}{% if cell.solved %} (solved by labup){% endif %}<br>{{ cell.earned | num }}
+{%- if cell.hints_used %}<small>{{ cell.hints_used }} hint(s)</small>{% endif %}</td>
 {% endif %}
 {% endfor %}
 <td class="total">{{ r.score | num }} / {{ r.total | num }}</td>
 <td class="total">{% if r.percent is not none %}{{ r.percent | num }}{% else %}-{% endif %}</td>
+<td>{{ r.hints_used }}</td>
 {% endif %}
 </tr>
 {% endfor %}
@@ -260,7 +285,7 @@ tfoot td { color: #555; }
 <tfoot>
 <tr><td class="learner" colspan="2">passed</td>
 {% for c in report.columns %}<td>{{ report.pass_rate(c.id) }}</td>{% endfor %}
-<td colspan="2"></td></tr>
+<td colspan="3"></td></tr>
 </tfoot>
 </table>
 </body>

@@ -1,7 +1,9 @@
 """JUnit XML for CI: one <testsuite> per host, one <testcase> per check.
 
 ``fail`` -> ``<failure>`` (message, hint in the text); ``skipped`` and ``blocked`` ->
-``<skipped>`` (a blocked check's cause is already reported as a failure).
+``<skipped>`` (a blocked check's cause is already reported as a failure). The suite's
+properties carry the learner's side: ``learner``, ``variant.<param>``, ``hints_used``, and per
+check ``hints.<id>`` (levels seen) and ``solved.<id>`` (made to pass by ``labup solve``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ def _suite(parent: ET.Element, run: CheckRun) -> None:
         ("total", f"{run.total:g}"),
     ):
         ET.SubElement(props, "property", {"name": name, "value": value})
+    if run.learner:
+        ET.SubElement(props, "property", {"name": "learner", "value": _clean(run.learner)})
+    for key, value in run.variant.items():
+        ET.SubElement(props, "property", {"name": f"variant.{key}", "value": _clean(str(value))})
+    ET.SubElement(props, "property", {"name": "hints_used", "value": str(run.hints_used)})
+    for r in run.results:  # per check: hint levels seen, and whether `labup solve` did it
+        if r.hints_used:
+            ET.SubElement(props, "property", {"name": f"hints.{r.id}", "value": str(r.hints_used)})
+        if r.solved:
+            ET.SubElement(props, "property", {"name": f"solved.{r.id}", "value": "true"})
     for r in run.results:
         case = ET.SubElement(
             suite,

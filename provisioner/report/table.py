@@ -28,10 +28,23 @@ def render_table(run: CheckRun, file: IO[str] | None = None, console: Any | None
 
     Messages and hints are printed as plain text, never interpreted as rich markup."""
     from rich.console import Console
+
+    out = console if console is not None else Console(file=file, highlight=False)
+    out.print(table_renderable(run))
+
+
+def hint_label(level: int, levels: int) -> str:
+    """``hint: `` for a single hint, ``hint 2/3: `` for hints in levels."""
+    return f"hint {max(level, 1)}/{levels}: " if levels > 1 else "hint: "
+
+
+def table_renderable(run: CheckRun) -> Any:
+    """The table and its score line as one rich renderable (``check --watch`` updates it in
+    place)."""
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    out = console if console is not None else Console(file=file, highlight=False)
     where = f"{run.lab} on {run.host}" + (f" ({run.instance})" if run.instance != "default" else "")
     table = Table(title=Text(f"{run.title}: {where}"), title_justify="left", expand=False)
     table.add_column("status", no_wrap=True)
@@ -42,8 +55,12 @@ def render_table(run: CheckRun, file: IO[str] | None = None, console: Any | None
     for r in run.results:
         detail = Text(_plain(r.message))
         if r.status in ("fail", "blocked") and r.hint:
-            detail.append("\nhint: ", style="bold")
+            detail.append("\n" + hint_label(r.hints_used, r.hints_total), style="bold")
             detail.append(_plain(r.hint))
+        if r.solved:
+            detail.append("\nsolved by labup solve", style="magenta")
+        elif r.status == "pass" and r.hints_used and r.earned < r.points:
+            detail.append(f"\n{r.hints_used} hint(s) used", style="dim")
         table.add_row(
             Text(MARKS[r.status], style=STYLES[r.status]),
             Text(r.id),
@@ -51,7 +68,6 @@ def render_table(run: CheckRun, file: IO[str] | None = None, console: Any | None
             Text(f"{_points(r.earned)}/{_points(r.points)}"),
             detail,
         )
-    out.print(table)
     counts = run.counts()
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     verdict = Text(
@@ -62,4 +78,11 @@ def render_table(run: CheckRun, file: IO[str] | None = None, console: Any | None
         f"in {run.duration:.1f}s: "
     )
     line.append_text(verdict)
-    out.print(line)
+    extra = []
+    if run.hints_used:
+        extra.append(f"{run.hints_used} hint(s) used")
+    if run.solved:
+        extra.append(f"{len(run.solved)} solved by labup")
+    if extra:
+        line.append(" (" + ", ".join(extra) + ")", style="dim")
+    return Group(table, line)

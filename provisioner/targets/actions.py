@@ -85,6 +85,10 @@ def up_action(opts: UpOptions) -> Action[Brought]:
         except lifecycle.UpFailed as e:  # keep what up did (and cleaned up) for --json
             doc = {"down": None, "up": e.result.as_dict()} if opts.reset else e.result.as_dict()
             raise ActionFailed(e, Done(Brought(lab, e.result), e.message, doc)) from e
+        if opts.reset:  # back to a fresh lab: nothing in it is labup's solve any more
+            from provisioner.targets.learner_state import forget_solved
+
+            forget_solved(ctx, lab.key, instance)
         doc = ({"down": removed.as_dict() if removed else None, "up": result.as_dict()}
                if opts.reset else result.as_dict())
         brought = Brought(lab, result, removed)

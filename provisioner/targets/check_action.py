@@ -12,7 +12,7 @@ import dataclasses
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from labspec.model import Lab
 from provisioner.catalog.lab_source import LabSource
@@ -22,6 +22,9 @@ from provisioner.engine.protocol import CheckEngine
 from provisioner.targets.prepare import lab_on_target
 from provisioner.targets.runner import Action, Done, TargetContext
 
+if TYPE_CHECKING:
+    from provisioner.targets.learner_state import LearnerOptions
+
 DEFAULT_CHECK_WORKERS = 16
 
 
@@ -30,6 +33,7 @@ class CheckOptions(NamedTuple):
     stages: tuple[str, ...] = ("env", "task")
     only: tuple[str, ...] = ()
     workers: int = DEFAULT_CHECK_WORKERS  # checks running at once
+    learner: LearnerOptions | None = None  # grade with the learner's state (hints, solved)
 
 
 class Graded(NamedTuple):
@@ -83,6 +87,10 @@ def _graded(ctx: TargetContext, lab: Lab, opts: CheckOptions) -> Done[Graded]:
     ctx.step(f"running {len(lab.checks)} check(s)")
     run = run_checks(ctx.engine, lab, instance=instance, stages=opts.stages,
                      parallel=opts.workers, only=opts.only)
+    if opts.learner is not None:
+        from provisioner.targets.learner_state import graded
+
+        run = graded(ctx, opts.source, lab, run, opts.learner)
     failing = run.counts().get("fail", 0) + run.counts().get("blocked", 0)
     text = f"{run.score:g}/{run.total:g} points, {failing} failing"
     if failing:

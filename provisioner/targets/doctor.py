@@ -391,8 +391,10 @@ def doctor_action(opts: DoctorOptions) -> Action[DoctorReport]:
     def action(ctx: TargetContext) -> Done[DoctorReport]:
         lab = None
         if opts.source is not None:
+            from provisioner.targets.prepare import render_for
+
             ctx.step("loading spec")
-            lab = opts.source.load(ctx.target.template_host())
+            lab = render_for(opts.source, ctx.target)
         ctx.step("diagnosing")
         instance = opts.source.instance if opts.source is not None else L.DEFAULT_INSTANCE
         report = diagnose(ctx.engine, lab, ssh=ctx.ssh, instance=instance,

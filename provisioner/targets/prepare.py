@@ -15,6 +15,7 @@ from provisioner.catalog.lab_source import LabSource
 
 if TYPE_CHECKING:
     from provisioner.targets.runner import TargetContext
+    from provisioner.targets.target import Target
 
 # copy: bring the learner's copy of the lab folder on the far side up to date, keeping the
 #       learner's edits; the lab lives there (up)
@@ -23,6 +24,20 @@ if TYPE_CHECKING:
 # binds: binds point at the copy, the lab folder stays this machine's (check: files the checks
 #        read are brought back from the copy first, see check_action)
 Files = Literal["copy", "restore", "locate", "binds"]
+
+
+def learner_of(source: LabSource, target: Target) -> str:
+    """Who works on ``target``: its inventory ``learner`` var (or name), else ``--learner``,
+    else the user name (:mod:`provisioner.learner.identity`)."""
+    from provisioner.learner.identity import learner_for
+
+    return learner_for(source.learner, vars=target.vars, name=target.name,
+                       from_inventory=target.from_inventory)
+
+
+def render_for(source: LabSource, target: Target) -> Lab:
+    """The lab as ``target``'s templates and learner see it."""
+    return source.load(target.template_host(), learner=learner_of(source, target))
 
 
 def lab_on_target(
@@ -35,7 +50,7 @@ def lab_on_target(
 ) -> Lab:
     """Render, place (unless ``placement=False``), then the lab files per ``files``."""
     ctx.step("loading spec")
-    lab = source.load(ctx.target.template_host())
+    lab = render_for(source, ctx.target)
     if placement and any(c.gpus is not None for c in lab.containers):
         from provisioner.targets.placement import ensure_placement
 

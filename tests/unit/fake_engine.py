@@ -9,6 +9,7 @@ per kind and no inspect per container, and the check runner's retries and parall
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import Counter
@@ -41,6 +42,7 @@ class FakeEngine:
         self.exec_calls = 0
         self.exec_script: dict[str, list[CommandResult]] = {}
         self.lock = threading.Lock()
+        self.streams: list[FakeEvents] = []  # open events() streams; emit() feeds them
 
     # -- test setup ---------------------------------------------------------------------------
     def add(self, observed: Observed) -> None:
@@ -215,5 +217,41 @@ class FakeEngine:
     def inspect_distribution(self, ref: str) -> dict[str, Any]:
         return {}
 
+    def events(
+        self, filters: Mapping[str, Sequence[str]], *, since: float | None = None
+    ) -> FakeEvents:
+        self.calls["events"] += 1
+        stream = FakeEvents(filters)
+        self.streams.append(stream)
+        return stream
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Send an event (the Engine API's JSON form) to every open stream whose ``type``
+        filter lets it through."""
+        for stream in list(self.streams):
+            wanted = stream.filters.get("type")
+            if not wanted or event.get("Type") in wanted:
+                stream.queue.put(event)
+
     def _drop(self, kind: str, name: str) -> None:
         self.resources = [o for o in self.resources if not (o.kind == kind and o.name == name)]
+
+
+class FakeEvents:
+    """An events stream of the fake engine: what :meth:`FakeEngine.emit` sends, until closed."""
+
+    def __init__(self, filters: Mapping[str, Sequence[str]]) -> None:
+        self.filters = {k: list(v) for k, v in filters.items()}
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.closed = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            event = self.queue.get()
+            if event is None:
+                return
+            yield event
+
+    def close(self) -> None:
+        self.closed = True
+        self.queue.put(None)

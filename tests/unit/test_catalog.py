@@ -46,9 +46,13 @@ def test_every_lab_validates_and_is_complete(folder: Path) -> None:
     text = (folder / SPEC_FILENAME).read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=../../schemas/lab.schema.json\n")
     assert lab.instructions == folder / "README.md"
-    assert lab.solution is not None and lab.solution.script is not None
-    assert lab.solution.script.is_file()
-    assert lab.solution.script.parent == folder / "solution"
+    assert lab.solution is not None
+    scripts = ([lab.solution.script] if lab.solution.script is not None
+               else [s.script for s in lab.solution.keyed])
+    assert scripts and all(s is not None and s.is_file() for s in scripts)
+    assert all(s is not None and s.parent == folder / "solution" for s in scripts)
+    tasks = {c.id for c in lab.checks if c.stage == "task"}
+    assert all(set(s.checks) <= tasks for s in lab.solution.keyed)  # steps aim at objectives
     stages = {c.stage for c in lab.checks}
     assert stages == {"env", "task"}, f"{lab.key} needs env and task checks, has {stages}"
     assert all(c.description for c in lab.checks if c.stage == "task")

@@ -97,6 +97,10 @@ def test_json_document_is_stable_and_versioned() -> None:
         "total",
         "counts",
         "results",
+        "learner",
+        "variant",
+        "hints_used",
+        "solved",
     ]
     assert doc["version"] == 1 and doc["ok"] is False
     assert (doc["score"], doc["total"]) == (3.0, 7.0)
@@ -112,6 +116,9 @@ def test_json_document_is_stable_and_versioned() -> None:
         "earned",
         "duration",
         "attempts",
+        "hints_used",
+        "hints_total",
+        "solved",
     ]
     page = next(r for r in doc["results"] if r["id"] == "page")
     assert page["hint"].startswith("serve")

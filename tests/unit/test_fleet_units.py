@@ -236,7 +236,8 @@ def test_class_report_rows_columns_and_totals() -> None:
         ("ann", 3, 3, 100.0), ("<ben>", 1, 3, 33.3), ("pc03", 0, 0, None)]
     assert report.rows[2].error == "cannot reach"
     assert report.pass_rate("b") == "1/2" and report.average == 66.7
-    assert report.to_csv().splitlines()[2] == "<ben>,pc02,graded,1,0,1,3,33.3,"
+    # hints_used, solved and variant come after the original columns
+    assert report.to_csv().splitlines()[2] == "<ben>,pc02,graded,1,0,1,3,33.3,,0,,"
     html = report.to_html()
     assert "&lt;ben&gt;" in html and "<ben>" not in html and "do &lt;b&gt;" in html
 

@@ -131,3 +131,49 @@ def test_nothing_listening_is_engine_unreachable(sock_path: Path) -> None:
     api = RawApi(f"unix://{sock_path}")
     with pytest.raises(EngineUnreachable, match=f"no Docker engine answers at unix://{sock_path}"):
         api.ping()
+
+
+def test_an_events_stream_yields_objects_across_chunks_and_closes_at_once(
+    sock_path: Path,
+) -> None:
+    """The engine's /events answer: chunked, one JSON object per line, a line split over two
+    chunks; then nothing, until close() from another thread ends the blocked iteration."""
+    import time
+
+    from provisioner.engine.http import JsonStream
+
+    stream_head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    one = b'{"Type": "network", "Action": "connect"}\n{"Type": "cont'
+    two = b'ainer", "Action": "start"}\n'
+    body = b"%x\r\n%s\r\n%x\r\n%s\r\n" % (len(one), one, len(two), two)
+    server = Server(sock_path, [stream_head + body])
+    stream = JsonStream(f"unix://{sock_path}", "/events", {"filters": '{"type":["network"]}'})
+    seen: list[dict[str, str]] = []
+    reader = threading.Thread(target=lambda: seen.extend(stream))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [e["Action"] for e in seen] == ["connect", "start"]
+        assert server.requests[0].startswith(b"GET /events?filters=%7B%22type%22")
+        started = time.monotonic()
+        stream.close()
+        reader.join(timeout=5)
+        assert not reader.is_alive() and time.monotonic() - started < 1
+    finally:
+        stream.close()
+        server.close()
+
+
+def test_an_events_stream_the_engine_refuses_is_an_api_error(sock_path: Path) -> None:
+    from provisioner.engine.http import JsonStream
+
+    body = b'{"message": "invalid filter \'nope\'"}'
+    server = Server(sock_path, [b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s"
+                                % (len(body), body)])
+    try:
+        with pytest.raises(ApiError, match="invalid filter"):
+            JsonStream(f"unix://{sock_path}", "/events", {"filters": '{"nope":["x"]}'})
+    finally:
+        server.close()

@@ -50,7 +50,8 @@ def test_host_and_instance_reach_the_context() -> None:
     assert (
         render_value("{{ host.name }}-{{ host.vars.seat }}-{{ instance }}", ctx) == "pc07-7-alice"
     )
-    assert render_value("{{ lab }}", ctx) == {"id": None, "name": "demo", "key": "demo"}
+    assert render_value("{{ lab }}", ctx) == {"id": None, "name": "demo", "key": "demo",
+                                              "prefix": "demo-alice"}
 
 
 @pytest.mark.parametrize(
