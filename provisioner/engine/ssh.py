@@ -16,8 +16,10 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from labspec.errors import EngineError, EngineUnreachable
+from provisioner.engine.http import call_timeout
 from provisioner.engine.protocol import CommandResult
 from provisioner.engine.ssh_keys import (
     SshTarget,
@@ -166,11 +168,12 @@ class SshSession:
         )
 
     def sftp(self) -> paramiko.SFTPClient:
-        """The one SFTP channel of this connection (opened on first use)."""
+        """The one SFTP channel of this connection (opened on first use), safe to share
+        between threads (:class:`SerialSFTPClient`)."""
         with self._sftp_lock:
             if self._sftp is None:
                 try:
-                    self._sftp = self._transport.open_sftp_client()
+                    self._sftp = SerialSFTPClient.from_transport(self._transport)
                 except (paramiko.SSHException, OSError) as e:
                     raise EngineError(
                         f"cannot open SFTP: {e}", host=self.target.label,
@@ -178,6 +181,10 @@ class SshSession:
                     ) from e
                 if self._sftp is None:
                     raise EngineError("the host refused SFTP", host=self.target.label)
+                # an answer that stops coming fails its call (an OSError), never hangs labup
+                channel = self._sftp.get_channel()
+                if channel is not None:
+                    channel.settimeout(call_timeout())
             return self._sftp
 
     def close(self) -> None:
@@ -188,6 +195,28 @@ class SshSession:
         self._transport.close()
         for jump in reversed(self._jumps):
             jump.close()
+
+
+class SerialSFTPClient(paramiko.SFTPClient):
+    """paramiko's SFTP client, one request at a time.
+
+    paramiko reads an answer from the channel in whichever thread waits for one, without a
+    lock: two threads asking at once (up checking the bind sources of several containers in
+    parallel) can each read part of the other's answer, and one then waits forever. Here a
+    request and the reading of its answer hold one lock; reading is reentrant, so a file's
+    prefetched reads still work."""
+
+    def __init__(self, sock: paramiko.Channel) -> None:
+        super().__init__(sock)
+        self._serial = threading.RLock()
+
+    def _request(self, t: int, *args: Any) -> Any:
+        with self._serial:
+            return super()._request(t, *args)  # type: ignore[misc]
+
+    def _read_response(self, waitfor: int | None = None) -> Any:
+        with self._serial:
+            return super()._read_response(waitfor)  # type: ignore[misc]
 
 
 class _Stream:

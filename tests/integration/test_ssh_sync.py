@@ -106,3 +106,32 @@ def test_sync_sends_only_what_changed_and_binds_resolve_remotely(
         if box is not None:
             box.remove(force=True)
         session.run(["rm", "-rf", base])
+
+
+def test_the_sftp_channel_is_safe_to_share_between_threads(classroom: Classroom) -> None:
+    """up resolves the bind sources of several containers at once over the one SFTP channel:
+    every thread gets its own answer, and none waits forever for one another thread read."""
+    import threading
+
+    session = ssh_session_of(classroom.client("h1"))
+    assert session is not None
+    sftp = session.sftp()
+    home = sftp.normalize(".")
+    errors: list[BaseException] = []
+
+    def ask(k: int) -> None:
+        try:
+            for i in range(40):
+                path = "/tmp/../tmp/." if (i + k) % 2 else "/etc/../etc"
+                assert sftp.normalize(path) in ("/tmp", "/etc")
+                assert sftp.normalize(".") == home
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask, args=(k,), daemon=True) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "an SFTP answer was lost"
+    assert errors == []
