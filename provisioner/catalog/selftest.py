@@ -270,15 +270,21 @@ class _Runner:
             commands.append(script_argv(solution.script, self.local.folder, self.place))
         commands.extend(list(step) for step in solution.steps)
         for argv in commands:
-            proc = self.host_command(argv, timeout=SOLUTION_TIMEOUT)
-            if proc.rc != 0:
-                tail = "\n      ".join(proc.stdout.strip().splitlines()[-15:])
-                self.result.problems.append(
-                    f"solution `{' '.join(argv)}` exited {proc.rc} on {self.place.where}:"
-                    f"\n      {tail}"
-                )
+            if not self.solution_command(argv, "solution"):
                 return f"failed: {argv[0]}"
         return f"{len(commands)} command{'s' if len(commands) != 1 else ''}"
+
+    def solution_command(self, argv: list[str], name: str) -> bool:
+        """Run one command of the solution on the learner's machine; False (and the problem
+        said, with the end of its output) when it fails."""
+        proc = self.host_command(argv, timeout=SOLUTION_TIMEOUT)
+        if proc.rc == 0:
+            return True
+        tail = "\n      ".join(proc.stdout.strip().splitlines()[-15:])
+        self.result.problems.append(
+            f"{name} `{' '.join(argv)}` exited {proc.rc} on {self.place.where}:\n      {tail}"
+        )
+        return False
 
     def solution_steps(self) -> str:
         """A solution in steps, proved one by one: before a step its checks do not all pass
@@ -305,13 +311,7 @@ class _Runner:
                 return f"step {number} proves nothing"
             argv = (script_argv(step.script, self.local.folder, self.place)
                     if step.script is not None else list(step.argv))
-            proc = self.host_command(argv, timeout=SOLUTION_TIMEOUT)
-            if proc.rc != 0:
-                tail = "\n      ".join(proc.stdout.strip().splitlines()[-15:])
-                self.result.problems.append(
-                    f"{name}: `{' '.join(argv)}` exited {proc.rc} on {self.place.where}:"
-                    f"\n      {tail}"
-                )
+            if not self.solution_command(argv, f"{name}:"):
                 return f"step {number} failed"
             self.place.refresh()  # checks that read lab files read what the step wrote
             after = run_checks(self.engine, self.lab, instance=self.instance, only=step.checks)
