@@ -33,6 +33,13 @@ class DockerEngine(DockerChecks):
 
     # -- listing (one call per kind, label filters, no inspect) -------------------------------
     def list_resources(self, kind: str, labels: Mapping[str, str]) -> list[Observed]:
+        """Resources of ``kind`` carrying every one of ``labels``. The engine filters, and
+        labup checks each answer again: an engine that reads several label filters as "any
+        of" (Podman 4.3 does for volumes) must never hand ``down`` another lab's resource."""
+        return [o for o in self._listed(kind, labels)
+                if all(o.labels.get(k) == v for k, v in labels.items())]
+
+    def _listed(self, kind: str, labels: Mapping[str, str]) -> list[Observed]:
         flt = {"filters": label_filter(labels)}
         try:
             if kind == "container":
