@@ -138,7 +138,7 @@ def run_checks(
     )
     start = time.monotonic()
     done: dict[str, CheckResult] = {}
-    if not engine.is_local and any(c.type in PROBE_TYPES for c in selected):
+    if any(c.type in PROBE_TYPES for c in selected) and not engine.is_local:
         # the probe agent on an SSH engine's host starts while the first checks inspect
         threading.Thread(target=_start_agent, args=(engine,), daemon=True).start()
     # Start the slow checks first (those that need a probe or an exec), so the longest

@@ -18,6 +18,7 @@ import dataclasses
 from typing import NamedTuple
 
 from labspec.model import Check, Lab
+from labspec.redact import Redactor, redactor
 from provisioner.checks.results import CheckResult, CheckRun
 from provisioner.learner.state import LabRecord, now
 
@@ -30,11 +31,11 @@ def hint_cost(check: Check, used: int) -> float:
     return sum(costs[min(i, len(costs) - 1)] for i in range(used))
 
 
-def hint_text(check: Check, level: int) -> str:
-    """The text of hint ``level`` (1-based; clamped to the levels there are)."""
-    if not check.hints:
-        return check.hint
-    return check.hints[max(1, min(level, len(check.hints))) - 1]
+def hint_text(check: Check, level: int, secret: Redactor | None = None) -> str:
+    """The text of hint ``level`` (1-based; clamped to the levels there are), with the lab's
+    secret values masked (``secret``: a hint may name a secret parameter)."""
+    text = check.hints[max(1, min(level, len(check.hints))) - 1] if check.hints else check.hint
+    return secret(text) if secret else text
 
 
 def apply(
@@ -44,20 +45,23 @@ def apply(
     what this run showed (``advance``: a learner's own check, which moves failing checks on to
     their next hint level) and the run's grade."""
     by_id = {c.id: c for c in lab.checks}
+    secret = redactor(lab)
     results = []
     for r in run.results:
         check = by_id.get(r.id)
         if check is None:
             results.append(r)
             continue
-        results.append(_one(r, check, record, advance=advance))
+        results.append(_one(r, check, record, advance=advance, secret=secret))
     graded = dataclasses.replace(run, results=results, learner=learner or lab.learner,
                                  variant=dict(lab.variant))
     _grade(record, graded, lab)
     return graded
 
 
-def _one(r: CheckResult, check: Check, record: LabRecord, *, advance: bool) -> CheckResult:
+def _one(
+    r: CheckResult, check: Check, record: LabRecord, *, advance: bool, secret: Redactor
+) -> CheckResult:
     state = record.check(check.id)
     levels = len(check.hints)
     if check.stage != "task" or not levels:
@@ -72,7 +76,7 @@ def _one(r: CheckResult, check: Check, record: LabRecord, *, advance: bool) -> C
         state.first_passed = now()
     state.status = r.status
     if r.status == "fail" or (r.status == "blocked" and used):
-        hint = hint_text(check, max(used, 1))
+        hint = hint_text(check, max(used, 1), secret)
     else:  # a blocked check points at the check it needs; its own hint waits its turn
         hint = ""
     earned = max(0.0, r.points - hint_cost(check, used)) if r.status == "pass" else 0.0
@@ -107,12 +111,15 @@ class NextHint(NamedTuple):
     passes: bool = False  # the check passes already: nothing shown, nothing counted
 
 
-def next_hint(record: LabRecord, check: Check, *, passes: bool) -> NextHint:
-    """Move ``check`` on to its next hint level in ``record`` (unless it passes already)."""
+def next_hint(
+    record: LabRecord, check: Check, *, passes: bool, secret: Redactor | None = None
+) -> NextHint:
+    """Move ``check`` on to its next hint level in ``record`` (unless it passes already);
+    ``secret`` masks the lab's secret values in the text shown."""
     state = record.check(check.id)
     levels = max(1, len(check.hints))
     if not passes and check.hint:
         state.hints = min(levels, state.hints + 1)
     level = max(state.hints, 1)
-    return NextHint(check.id, level, levels, hint_text(check, level),
+    return NextHint(check.id, level, levels, hint_text(check, level, secret),
                     hint_cost(check, state.hints), passes)

@@ -47,6 +47,8 @@ class ApplyContext:
     timeout: float = 120.0  # longest wait for one container's health or completion
     settle: float = 0.1  # a container that exited this soon after its start is reported
     cancel: threading.Event = field(default_factory=threading.Event)
+    # the caller's Ctrl-C (a fleet's, shared by its hosts): seen at every point ``cancel`` is
+    interrupt: threading.Event | None = None
     without_gpu: set[str] = field(default_factory=set)
     started_at: dict[str, float] = field(default_factory=dict)
     parked: list[Parked] = field(default_factory=list)
@@ -54,7 +56,7 @@ class ApplyContext:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check_cancel(self) -> None:
-        if self.cancel.is_set():
+        if self.cancel.is_set() or (self.interrupt is not None and self.interrupt.is_set()):
             raise Cancelled("interrupted")
 
     def labels(self, desired: Desired) -> dict[str, str]:

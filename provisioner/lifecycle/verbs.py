@@ -112,13 +112,15 @@ def up(
     timeout: float = 120.0,
     checks: bool = True,
     settle: float = 0.1,
+    interrupt: threading.Event | None = None,
 ) -> UpResult:
     """Converge the lab instance to its spec; on failure remove what this run created.
 
     Raises :class:`UpFailed` (a LabupError) when anything fails, after cleaning up, unless
     ``keep_on_failure``. A second call with nothing changed does nothing and says so.
     ``settle``: a container of this run that is not running this long after the last start
-    fails the run (it "exited at once").
+    fails the run (it "exited at once"). ``interrupt``: set by the caller on Ctrl-C (a
+    fleet's, for every host): the run stops at its next step or wait and cleans up.
     """
     t0 = time.monotonic()
     run_id = new_run_id()
@@ -136,7 +138,8 @@ def up(
             if change.action in ("replace", "remove"):
                 reporter.info(change.text().replace("  ", " ").strip())
         ctx = ApplyContext(engine, lab, the_plan, instance, reporter, run_id,
-                           parallel=parallel, timeout=timeout, settle=settle)
+                           parallel=parallel, timeout=timeout, settle=settle,
+                           interrupt=interrupt)
         failure: BaseException | None = None
         try:
             with sigterm_as_interrupt():
@@ -238,6 +241,7 @@ def reset(
     timeout: float = 120.0,
     checks: bool = True,
     prepare: Callable[[], Lab] | None = None,
+    interrupt: threading.Event | None = None,
 ) -> tuple[DownResult, UpResult]:
     """Back to the clean state of a fresh ``up``: down with volumes, then up. ``prepare``
     runs between the two, once the lab's containers are gone, and gives the lab to bring up
@@ -252,9 +256,13 @@ def reset(
         raise LabupError(f"reset could not remove {names}; not bringing the lab up again")
     if prepare is not None:
         lab = prepare()
+    if interrupt is not None and interrupt.is_set():
+        from provisioner.lifecycle.apply import Cancelled
+
+        raise Cancelled("interrupted")
     result = up(engine, lab, instance=instance, reporter=reporter,
                 keep_on_failure=keep_on_failure, parallel=parallel, timeout=timeout,
-                checks=checks)
+                checks=checks, interrupt=interrupt)
     return removed, result
 
 

@@ -73,7 +73,7 @@ def up_action(opts: UpOptions) -> Action[Brought]:
                 removed, result = lifecycle.reset(
                     ctx.engine, lab, instance=instance, reporter=ctx.reporter,
                     keep_on_failure=opts.keep_on_failure, parallel=opts.engine_calls,
-                    timeout=opts.timeout, checks=opts.checks,
+                    timeout=opts.timeout, checks=opts.checks, interrupt=ctx.cancel,
                     prepare=(lambda: lab_on_target(ctx, opts.source, files="restore",
                                                    placement=False))
                     if restore_later else None)
@@ -81,7 +81,7 @@ def up_action(opts: UpOptions) -> Action[Brought]:
                 result = lifecycle.up(
                     ctx.engine, lab, instance=instance, reporter=ctx.reporter,
                     keep_on_failure=opts.keep_on_failure, parallel=opts.engine_calls,
-                    timeout=opts.timeout, checks=opts.checks)
+                    timeout=opts.timeout, checks=opts.checks, interrupt=ctx.cancel)
         except lifecycle.UpFailed as e:  # keep what up did (and cleaned up) for --json
             doc = {"down": None, "up": e.result.as_dict()} if opts.reset else e.result.as_dict()
             raise ActionFailed(e, Done(Brought(lab, e.result), e.message, doc)) from e

@@ -116,6 +116,7 @@ def _pick(lab: Lab, run: CheckRun, record: LabRecord, wanted: str | None) -> Che
 
 def hint_action(opts: HintOptions) -> Action[HintShown]:
     def action(ctx: TargetContext) -> Done[HintShown]:
+        from labspec.redact import redactor
         from provisioner.learner.grading import apply, next_hint
 
         source = opts.source
@@ -139,7 +140,7 @@ def hint_action(opts: HintOptions) -> Action[HintShown]:
             hint = None
             if check is not None:
                 status = next(r.status for r in run.results if r.id == check.id)
-                hint = next_hint(record, check, passes=status == "pass")
+                hint = next_hint(record, check, passes=status == "pass", secret=redactor(lab))
             seen = apply(run, lab, record, advance=False, learner=learner)
             shown.append(HintShown(lab, hint, seen))
 

@@ -216,7 +216,9 @@ def test_a_bundle_loads_under_the_names_the_lab_uses_and_a_second_load_sends_not
     classroom: Classroom, engine_hosts: dict[str, Host], docker_client: Any, test_image: str,
     tmp_path: Path, unique: str, host: str,
 ) -> None:
-    """Podman names a loaded image ``localhost/NAME``: labup still finds it as ``NAME``."""
+    """labup tags a loaded image with the bundle's names through the engine's API (loads carry
+    no names of their own), so Podman holds ``docker.io/NAME`` as its Docker API tags short
+    names; labup still finds it as ``NAME``."""
     import io
     import tarfile
 
@@ -243,7 +245,7 @@ def test_a_bundle_loads_under_the_names_the_lab_uses_and_a_second_load_sends_not
         first = labup(classroom, "bundle", "load", str(bundle), "--host", url, "--json")
         assert first.returncode == 0, first.stdout + first.stderr
         tags = remote.images.get(ref).tags
-        assert tags == ([f"localhost/{ref}"] if host == "hpodman" else [ref]), tags
+        assert tags == ([f"docker.io/{ref}"] if host == "hpodman" else [ref]), tags
         second = labup(classroom, "bundle", "load", str(bundle), "--host", url, "--json")
         assert second.returncode == 0, second.stdout + second.stderr
         assert '"bytes_sent": 0' in second.stdout, second.stdout

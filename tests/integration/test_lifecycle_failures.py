@@ -12,7 +12,16 @@ import pytest
 from labfactory import leftovers, make_lab, purge, service
 
 from labspec.errors import EXIT_FAILED
-from labspec.model import BuildSpec, GpuRequest, Healthcheck, Image, Mount, Port, Volume
+from labspec.model import (
+    BuildSpec,
+    Dependency,
+    GpuRequest,
+    Healthcheck,
+    Image,
+    Mount,
+    Port,
+    Volume,
+)
 from provisioner import lifecycle
 from provisioner.engine.connect import connect
 from provisioner.engine.docker_engine import DockerEngine
@@ -282,4 +291,35 @@ def test_health_wait_times_out_with_the_last_output(
         lifecycle.up(engine, lab, reporter=QuietReporter(), checks=False, timeout=2)
     text = str(caught.value)
     assert f"{key}-db: not healthy after 2s" in text and "still warming up" in text
+    assert leftovers(docker_client, key) == []
+
+
+def test_a_callers_interrupt_stops_a_health_wait_and_cleans_up(
+    engine: DockerEngine, docker_client: Any, key: str, tmp_path: Path
+) -> None:
+    """A fleet's Ctrl-C is an event the caller sets: up sees it at its next wait, however
+    the host's own reporting went, and removes what it created."""
+    import threading
+
+    from provisioner.lifecycle.apply import Cancelled
+    from provisioner.lifecycle.progress import CallbackReporter, Event
+
+    slow = service(
+        "web",
+        command=("sh", "-c", "trap 'exit 0' TERM; sleep 30 & wait"),
+        healthcheck=Healthcheck(("CMD", "test", "-f", "/never"), interval=0.3, retries=100),
+    )
+    worker = service("worker", depends_on=(Dependency("web", "healthy"),))
+    lab = make_lab(key, tmp_path, [slow, worker])
+    interrupt = threading.Event()
+
+    def seen(event: Event) -> None:  # Ctrl-C once the first container has started
+        if event.action == "started":
+            interrupt.set()
+
+    with pytest.raises(UpFailed) as info:
+        lifecycle.up(engine, lab, reporter=CallbackReporter(seen), checks=False,
+                     interrupt=interrupt)
+    assert isinstance(info.value.__cause__, Cancelled)
+    assert info.value.result.cleaned_up.removed
     assert leftovers(docker_client, key) == []

@@ -44,6 +44,7 @@ checks:
       command: [sh, -c, 'echo "pw=$DB_PASSWORD token=$API_TOKEN plain=$PLAIN"']
       stdout: nothing like that
   - id: regex-env
+    hint: ["first look at $API_TOKEN", "the password is {{{{ db_password }}}}"]
     exec: {{container: db, command: [sh, -c, 'echo $API_TOKEN'], stdout_regex: "^zzz$"}}
   - id: cut-env
     description: the secret sits where a long message is cut short
@@ -94,12 +95,17 @@ def test_secrets_never_reach_output_or_reports(
         outputs["plan"] = _labup("plan", str(lab), "--set", "db_password=changed-pw-1",
                                  cwd=tmp_path).stdout
         outputs["status"] = _labup("status", name, "--json", cwd=tmp_path).stdout
+        for level in (1, 2, 3):  # every hint level, and the hint verb itself
+            shown = _labup("hint", str(lab), "regex-env", cwd=tmp_path)
+            outputs[f"hint {level}"] = shown.stdout + shown.stderr
+        outputs["check after hints"] = _labup("check", str(lab), "--json", cwd=tmp_path).stdout
         for where, text in outputs.items():
             _assert_hidden(text, where)
         assert "***" in outputs["check --json"] and "***" in outputs["junit"]
         assert "***" in outputs["html"] and "Connect with password ***." in outputs["show"]
         assert "plain=visible" in outputs["check --json"]  # only secrets are hidden
         assert "changed-pw-1" not in outputs["plan"]
+        assert "the password is ***" in outputs["hint 2"], outputs["hint 2"]
     finally:
         purge(docker_client, name)
 
