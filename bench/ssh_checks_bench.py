@@ -45,25 +45,18 @@ def inventory(n: int, folder: Path) -> Path:
     lines = ["apiVersion: labup/v1", "kind: Inventory", "parallelism: 10", "defaults:",
              "  address: 127.0.0.1", "  user: root", f"  key: {STATE}/client/id_ed25519",
              f"  known_hosts: {STATE}/client/known_hosts", "hosts:"]
-    lines += [f"  h{k}: {{port: {22200 + k}}}" for k in range(1, n + 1)]
+    lines += [f"  h{k}: {{port: {22200 + k}, vars: {{labup_dir: {STATE}/h{k}/labup, "
+              f"labup_state_dir: {STATE}/h{k}/state}}}}" for k in range(1, n + 1)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def solve_everywhere(six: Path) -> None:
+    """Lab 5 up and solved (its solution steps, by ``labup solve``) here and on h1..h6."""
     labup("up", "5", "-q")
-    folder = REPO / "labs" / "05-networking"
-    subprocess.run(["sh", "solution/solve.sh"], cwd=folder, env={**ENV, "LABUP_LAB": "lab5"},
-                   capture_output=True, check=True)
+    labup("solve", "5")
     labup("up", "5", "-i", str(six))
-    for k in range(1, 7):
-        subprocess.run(
-            ["ssh", "-i", ENV["LABUP_SSH_KEY"],
-             "-o", f"UserKnownHostsFile={ENV['LABUP_KNOWN_HOSTS']}",
-             "-p", str(22200 + k), "root@127.0.0.1",
-             "cd ~/.labup/labs/lab5-default && LABUP_LAB=lab5 sh solution/solve.sh"],
-            capture_output=True, check=True, env=ENV,
-        )
+    labup("solve", "5", "-i", str(six))
 
 
 def timed(*args: str) -> tuple[float, float]:

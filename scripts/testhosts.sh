@@ -388,7 +388,7 @@ write_jump_files() {
         echo "  hbehind:"
         echo "    address: $BEHIND_ADDR"
         echo "    proxy_jump: root@$JUMP_ADDR"
-        echo "    vars: {learner: zoe, port_offset: 90, labup_dir: $(host_dir hbehind)/labup}"
+        echo "    vars: {learner: zoe, port_offset: 90, labup_dir: $(host_dir hbehind)/labup, labup_state_dir: $(host_dir hbehind)/state}"
     } >"$STATE/inventory-jump.yml"
 }
 
@@ -431,7 +431,7 @@ write_client_files() {
         for k in $(seq 1 "$n"); do
             echo "  h$k:"
             echo "    port: $((BASE_PORT + k))"
-            echo "    vars: {learner: ${learners[$((k - 1))]}, port_offset: $((k * 10)), labup_dir: $STATE/h$k/labup}"
+            echo "    vars: {learner: ${learners[$((k - 1))]}, port_offset: $((k * 10)), labup_dir: $STATE/h$k/labup, labup_state_dir: $STATE/h$k/state}"
         done
     } >"$STATE/inventory-good.yml"
     {
@@ -900,7 +900,7 @@ eng_inventory_hosts() {
         eng_present "$h" || continue
         echo "  $h:"
         echo "    port: $(eng_port "$h")"
-        echo "    vars: {learner: $h, port_offset: $((200 + 10 * $(eng_index "$h"))), labup_dir: $(host_dir "$h")/labup}"
+        echo "    vars: {learner: $h, port_offset: $((200 + 10 * $(eng_index "$h"))), labup_dir: $(host_dir "$h")/labup, labup_state_dir: $(host_dir "$h")/state}"
     done
 }
 

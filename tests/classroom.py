@@ -149,7 +149,8 @@ def make_classroom(count: int = 3) -> Classroom:
             f"h{k}",
             base + k,
             {"learner": learners[(k - 1) % len(learners)], "port_offset": k * 10,
-             "labup_dir": str(STATE / f"h{k}" / "labup")},
+             "labup_dir": str(STATE / f"h{k}" / "labup"),
+             "labup_state_dir": str(STATE / f"h{k}" / "state")},
         )
         for k in range(1, n + 1)
     )
@@ -215,7 +216,8 @@ def make_engine_hosts(room: Classroom, known_hosts: Path) -> dict[str, Host]:
         name: Host(
             name=name, address="127.0.0.1", port=port, user="root", key=room.key,
             known_hosts=known_hosts,
-            vars={"learner": name, "labup_dir": str(STATE / name / "labup")},
+            vars={"learner": name, "labup_dir": str(STATE / name / "labup"),
+                  "labup_state_dir": str(STATE / name / "state")},
         )
         for name, port in ENGINE_PORTS.items()
     }

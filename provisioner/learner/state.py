@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import posixpath
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -292,16 +293,23 @@ class RemoteStore:
         return _decode(text, lab, instance, f"{self.host}:{path}")
 
     def update(self, lab: str, instance: str, change: Callable[[LabRecord], None]) -> LabRecord:
+        """Read, change and write the record. The write is a new file under a name of its own
+        (created exclusively: never an existing file or a link) renamed over the record, so
+        several labup runs writing one home (an NFS home shared by classroom machines) each
+        leave a whole record, never a missing one."""
         record = self.read(lab, instance)
         change(record)
         path = posixpath.join(self.folder, record_name(lab, instance))
-        tmp = f"{posixpath.dirname(path)}/.{posixpath.basename(path)}.labup-tmp"
+        tmp = (f"{posixpath.dirname(path)}/.{posixpath.basename(path)}."
+               f"{secrets.token_hex(6)}.labup-tmp")
         try:
             self._makedirs(self.folder)
-            with self.sftp.open(tmp, "w") as fh:
+            with self.sftp.open(tmp, "wx") as fh:
                 fh.write(json.dumps(record.to_dict(), indent=1, sort_keys=True) + "\n")
             self.sftp.posix_rename(tmp, path)
         except OSError as e:
+            with contextlib.suppress(OSError):
+                self.sftp.remove(tmp)
             raise UserInputError(f"cannot write the learner state {self.host}:{path}: {e}") from e
         return record
 
@@ -315,4 +323,7 @@ class RemoteStore:
             try:
                 self.sftp.stat(path)
             except FileNotFoundError:
-                self.sftp.mkdir(path, mode=0o700)
+                try:
+                    self.sftp.mkdir(path, mode=0o700)
+                except OSError:  # another run made it meanwhile: fine if it is there now
+                    self.sftp.stat(path)

@@ -154,3 +154,42 @@ def test_solve_on_one_ssh_host_runs_the_steps_there(
             marker.unlink()
     finally:
         fleet((h3,), down_on(name))
+
+
+def test_hosts_sharing_one_home_each_leave_a_whole_record(
+    classroom: Classroom, tmp_path: Path
+) -> None:
+    """Classroom machines may share a home (NFS): three hosts write one learner record at
+    once, over their own SSH connections, and every write lands whole."""
+    import threading
+
+    from classroom import connect_host
+
+    from provisioner.learner.state import RemoteStore
+
+    engines = [connect_host(h) for h in classroom.good[:3]]
+    shared = str(tmp_path / "shared-state")
+    errors: list[BaseException] = []
+
+    def write(engine: object, k: int) -> None:
+        store = RemoteStore(engine.ssh_session().sftp(), shared, host=f"h{k}")  # type: ignore[attr-defined]
+        try:
+            for n in range(15):
+                store.update("lab5", "default", lambda r, n=n: setattr(r, "learner", f"h{k}-{n}"))
+        except BaseException as e:  # collected and asserted below
+            errors.append(e)
+
+    try:
+        threads = [threading.Thread(target=write, args=(e, k)) for k, e in enumerate(engines)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        record = json.loads((tmp_path / "shared-state/labs/lab5.default.json").read_text())
+        assert record["learner"] in {f"h{k}-14" for k in range(3)}
+        assert not [p.name for p in (tmp_path / "shared-state/labs").iterdir()
+                    if p.name.endswith(".labup-tmp")]
+    finally:
+        for e in engines:
+            e.close()
