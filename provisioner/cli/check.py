@@ -96,11 +96,12 @@ def _watch(targets: Targets, options: CheckOptions, lab: str, *, json_out: bool,
     """``check --watch``: the watch loop as the action (so ``--host ssh://`` works), the files
     of the last run written at the end; exit 0 when the last run passed, else 1."""
     from provisioner.learner.watch import WatchOptions
-    from provisioner.targets.check_action import Graded
+    from provisioner.targets.check_action import Graded, wants_probes
     from provisioner.targets.learner_actions import WatchActionOptions, watch_action
 
     opts = WatchActionOptions(options, WatchOptions(until_pass, interval, json_lines=json_out))
-    result = run(targets, watch_action(opts), command=f"check {lab} --watch", quiet=True)
+    result = run(targets, watch_action(opts), command=f"check {lab} --watch", quiet=True,
+                 probes=wants_probes(options.source, targets, options.stages, options.only))
     done = result.outcomes[0].done
     assert done is not None and isinstance(done.value, Graded)
     graded = done.value
@@ -140,7 +141,13 @@ def register(app: typer.Typer) -> None:
         --report writes the class report (with each learner's hints and variant)."""
         from provisioner.catalog.lab_source import LabSource
         from provisioner.report.class_report import FORMATS
-        from provisioner.targets.check_action import CheckOptions, Graded, check_action, stages_for
+        from provisioner.targets.check_action import (
+            CheckOptions,
+            Graded,
+            check_action,
+            stages_for,
+            wants_probes,
+        )
         from provisioner.targets.learner_state import OWN, READ_ONLY
 
         where = opt.where(host, inventory, limit, only_failed, parallel)
@@ -168,7 +175,8 @@ def register(app: typer.Typer) -> None:
                    until_pass=until_pass, interval=interval)
             return
         result = run(targets, check_action(options), command=f"check {lab}",
-                     json_out=json_out, finish=False)
+                     json_out=json_out, finish=False,
+                     probes=wants_probes(source, targets, stages, tuple(only or ())))
         if targets.fleet:
             from provisioner.targets.prepare import render_for
             from provisioner.targets.runner import FleetFailed, finish

@@ -36,13 +36,15 @@ def run(
     summary: bool = True,
     raise_errors: bool = True,
     finish: bool = True,
+    probes: bool = False,
 ) -> FleetResult:
     """Run ``action`` on ``targets`` (see :func:`provisioner.targets.runner.run_targets`); a
     fleet run with failed hosts then exits 1 naming them, unless ``finish=False``."""
     from provisioner.targets import runner
 
     result = runner.run_targets(targets, action, command=command, json_out=json_out,
-                                quiet=quiet, summary=summary, raise_errors=raise_errors)
+                                quiet=quiet, summary=summary, raise_errors=raise_errors,
+                                probes=probes)
     if finish and targets.fleet:
         runner.finish(result)
     return result

@@ -8,9 +8,11 @@ docker SDK client is made on first need (and over SSH, given). The checks' narro
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import urllib.parse
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from labspec.errors import EngineError, EngineUnreachable
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from provisioner.engine.protocol import HostShell
 
 
+_AGENT_WAIT = 15.0  # seconds an early agent start may still take (its hello is bounded at 10)
+
+
 def _q(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
@@ -47,6 +52,7 @@ class DockerConnection:
         pool_size: int = 16,
         transport: Transport | None = None,
         ssh: HostShell | None = None,
+        agent_starting: Future[Any] | None = None,
     ) -> None:
         if client is not None and url is None:
             raise ValueError("DockerEngine(client) needs the url the client talks to")
@@ -54,6 +60,7 @@ class DockerConnection:
         self._url = url or DEFAULT_URL
         self._ssh = ssh
         self._agent: Any = None  # the probe agent there: None not tried yet, False unusable
+        self._agent_starting = agent_starting  # an agent connect() began to start already
         self._agent_lock = threading.Lock()
         self._host_label = host_label
         self._timeout = timeout if timeout is not None else call_timeout()
@@ -200,6 +207,10 @@ class DockerConnection:
         return self._info
 
     def close(self) -> None:
+        starting, self._agent_starting = self._agent_starting, None
+        if starting is not None and self._agent is None:  # started early, never used
+            with contextlib.suppress(Exception):
+                self._agent = starting.result(timeout=_AGENT_WAIT) or False
         if self._agent:
             self._agent.close()
         if self.raw is not None:

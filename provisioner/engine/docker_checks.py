@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from labspec.errors import EngineError
-from provisioner.engine.docker_base import DockerConnection, _q
+from provisioner.engine.docker_base import _AGENT_WAIT, DockerConnection, _q
 from provisioner.engine.protocol import ApiError, CommandResult
 
 if TYPE_CHECKING:
@@ -141,7 +141,14 @@ class DockerChecks(DockerConnection):
             if self._agent is None:
                 from provisioner.engine.probe_agent import ProbeAgent
 
-                started = ProbeAgent.start(shell.open_stream, self._host_label)
+                starting, self._agent_starting = self._agent_starting, None
+                if starting is not None:  # connect() began it (see connect(probes=True))
+                    try:
+                        started = starting.result(timeout=_AGENT_WAIT)
+                    except Exception:
+                        started = None
+                else:
+                    started = ProbeAgent.start(shell.open_stream, self._host_label)
                 self._agent = started if started is not None else False
             return self._agent or None
 

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from labspec.errors import EngineError
@@ -57,6 +58,23 @@ class ProbeAgent:
             agent.close()
             return None
         return agent
+
+    @classmethod
+    def start_soon(
+        cls, open_channel: Callable[[Sequence[str]], Any], label: str
+    ) -> Future[ProbeAgent | None]:
+        """:meth:`start` on a thread of its own: the agent comes up while the caller goes on
+        (connecting the Docker client, reading the lab); the future never raises."""
+        future: Future[ProbeAgent | None] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(cls.start(open_channel, label))
+            except Exception:  # a broken start is no agent: the checks use sidecars
+                future.set_result(None)
+
+        threading.Thread(target=run, name="labup-agent-start", daemon=True).start()
+        return future
 
     @property
     def hello(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ and the API channels of :mod:`provisioner.engine.ssh_docker` share it.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import socket
 import threading
@@ -280,6 +281,35 @@ def _handshake_failure(transport: paramiko.Transport, e: BaseException, timeout:
     if banner and (not said or "No existing session" in said):
         return f"{banner} answered, then the SSH key exchange stalled for {timeout:g} s"
     return f"SSH handshake failed: {said or type(e).__name__}"
+
+
+def open_session(
+    url: str,
+    *,
+    key: Path | str | None = None,
+    known_hosts: Path | str | None = None,
+    timeout: float = 10.0,
+    proxy_jump: str | None = None,
+    ssh_config: Path | None = None,
+) -> SshSession:
+    """The SSH connection for ``ssh://user@host:port`` (see
+    :func:`provisioner.engine.ssh_docker.docker_client_over_ssh` for where the key, the
+    known_hosts and the route come from)."""
+    from provisioner.engine.ssh_keys import ssh_url_parts
+    from provisioner.engine.ssh_route import resolve_route
+
+    host, port, user = ssh_url_parts(url)
+    key = key if key is not None else os.environ.get("LABUP_SSH_KEY") or None
+    known_hosts = (
+        known_hosts if known_hosts is not None else os.environ.get("LABUP_KNOWN_HOSTS") or None
+    )
+    route = resolve_route(
+        host, port=port, user=user,
+        key=Path(key).expanduser() if key is not None else None,
+        known_hosts=Path(known_hosts).expanduser() if known_hosts is not None else None,
+        proxy_jump=proxy_jump, ssh_config=ssh_config,
+    )
+    return SshSession.connect(route, timeout=timeout)
 
 
 def _through(transport: paramiko.Transport, hop: Hop, timeout: float) -> paramiko.Channel:

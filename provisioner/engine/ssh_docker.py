@@ -9,7 +9,6 @@ load and only knows ``~/.ssh/known_hosts``; this one takes the key and known_hos
 
 from __future__ import annotations
 
-import os
 import queue
 import weakref
 from collections.abc import Sequence
@@ -27,9 +26,7 @@ import urllib3.connection
 import urllib3.connectionpool
 
 from labspec.errors import EngineError, EngineUnreachable
-from provisioner.engine.ssh import SshSession
-from provisioner.engine.ssh_keys import ssh_url_parts
-from provisioner.engine.ssh_route import resolve_route
+from provisioner.engine.ssh import SshSession, open_session
 
 DEFAULT_POOL_SIZE = 6  # API channels; + EXEC_CHANNELS + 1 SFTP stays within MaxSessions 10
 DIAL_STDIO = ("docker", "system", "dial-stdio")
@@ -144,24 +141,27 @@ def docker_client_over_ssh(
     Raises :class:`HostKeyError`, :class:`SshAuthError` or ``EngineUnreachable`` (no sshd, or
     no Docker engine answering on the far side), each one line with a hint.
     """
-    host, port, user = ssh_url_parts(url)
-    key = key if key is not None else os.environ.get("LABUP_SSH_KEY") or None
-    known_hosts = (
-        known_hosts if known_hosts is not None else os.environ.get("LABUP_KNOWN_HOSTS") or None
-    )
-    route = resolve_route(
-        host, port=port, user=user,
-        key=Path(key).expanduser() if key is not None else None,
-        known_hosts=Path(known_hosts).expanduser() if known_hosts is not None else None,
-        proxy_jump=proxy_jump, ssh_config=ssh_config,
-    )
-    session = SshSession.connect(route, timeout=timeout)
+    session = open_session(url, key=key, known_hosts=known_hosts, timeout=timeout,
+                           proxy_jump=proxy_jump, ssh_config=ssh_config)
     try:
-        client = _client_over(session, api_timeout=api_timeout, pool_size=pool_size,
-                              docker_host=docker_host)
+        return client_over_session(session, api_timeout=api_timeout, pool_size=pool_size,
+                                   docker_host=docker_host)
     except BaseException:
         session.close()
         raise
+
+
+def client_over_session(
+    session: SshSession,
+    *,
+    api_timeout: float = 120.0,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    docker_host: str | None = None,
+) -> docker.DockerClient:
+    """A docker SDK client over an open ``session`` (the caller closes the session when this
+    raises); :func:`ssh_session_of` finds the session again from the client."""
+    client = _client_over(session, api_timeout=api_timeout, pool_size=pool_size,
+                          docker_host=docker_host)
     _SESSIONS[client] = session
     return client
 

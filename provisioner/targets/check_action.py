@@ -24,6 +24,7 @@ from provisioner.targets.runner import Action, Done, TargetContext
 
 if TYPE_CHECKING:
     from provisioner.targets.learner_state import LearnerOptions
+    from provisioner.targets.select import Targets
 
 DEFAULT_CHECK_WORKERS = 16
 
@@ -118,3 +119,17 @@ def stages_for(stage: str) -> Sequence[str]:
     if stage not in stages:
         raise UserInputError(f"--stage {stage!r}: expected env, task or all")
     return stages[stage]
+
+
+def wants_probes(
+    source: LabSource, targets: Targets, stages: Sequence[str], only: Sequence[str]
+) -> bool:
+    """Whether a check run on ``targets`` should start the probe agent as it connects: some
+    target is over SSH and the checks selected probe a network."""
+    if not any(t.is_remote for t in targets.items):
+        return False
+    from provisioner.checks.runner import PROBE_TYPES, select_checks
+    from provisioner.targets.prepare import render_for
+
+    lab = render_for(source, targets.first)
+    return any(c.type in PROBE_TYPES for c in select_checks(lab, stages=stages, only=only))

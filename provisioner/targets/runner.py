@@ -15,6 +15,7 @@ reporter) that returns a :class:`Done`. :func:`run_targets` runs it
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 import threading
@@ -102,8 +103,8 @@ Action = Callable[[TargetContext], Done[R]]
 Connector = Callable[[Target], Engine]
 
 
-def connect_target(target: Target) -> Engine:
-    return target.connect()
+def connect_target(target: Target, *, probes: bool = False) -> Engine:
+    return target.connect(probes=probes)
 
 
 def run_targets(
@@ -116,15 +117,17 @@ def run_targets(
     summary: bool = True,
     raise_errors: bool = True,
     connector: Connector | None = None,
+    probes: bool = False,
 ) -> FleetResult:
     """Run ``action`` on every target: inline for one engine, bounded-parallel for a fleet.
+    ``probes``: the action runs probe checks (see :func:`provisioner.engine.connect.connect`).
 
     For one engine an error is raised (after ``--json`` printed what the action had done),
     unless ``raise_errors=False``: then it is in the outcome, as for a fleet. For a fleet the
     summary table is printed (``summary=False``: the command renders its own) and the failed
     hosts are remembered next to the inventory; the caller decides the exit (:func:`finish`).
     """
-    connect = connector or connect_target
+    connect = connector or functools.partial(connect_target, probes=probes)
     if not targets.fleet:
         return _run_inline(targets.first, action, connect, command=command, json_out=json_out,
                            quiet=quiet, raise_errors=raise_errors)

@@ -45,14 +45,16 @@ class Target(NamedTuple):
         """``host`` as the lab's templates see it."""
         return {"name": self.name, "vars": dict(self.vars)}
 
-    def connect(self, *, timeout: float = 10.0) -> Engine:
+    def connect(self, *, timeout: float = 10.0, probes: bool = False) -> Engine:
         """One connection to the target's engine (for SSH: verified host key, one transport
-        reused for every API call, probe and file copy of the run)."""
+        reused for every API call, probe and file copy of the run; ``probes``: the probe
+        agent starts at once)."""
         from provisioner.engine.connect import connect
 
         return connect(self.url, host_label=self.name, key=self.key,
                        known_hosts=self.known_hosts, docker_host=self.docker_host,
-                       proxy_jump=self.proxy_jump, ssh_config=self.ssh_config, timeout=timeout)
+                       proxy_jump=self.proxy_jump, ssh_config=self.ssh_config, timeout=timeout,
+                       probes=probes)
 
     @classmethod
     def from_url(cls, url: str | None) -> Target:

@@ -136,3 +136,45 @@ def test_sidecars_over_ssh_give_the_agents_verdicts_and_causes(
     by_sidecar = {r.id: (r.status, r.message) for r in run_checks(engine, lab).results}
     assert _probe_containers_made(engine.sdk_client(), t0) != []
     assert by_sidecar == by_agent
+
+
+def _wait_gone(pids: set[int]) -> None:
+    deadline = time.monotonic() + 10
+    while pids & _agents() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pids & _agents()
+
+
+def test_an_agent_started_as_the_engine_connects_is_the_one_the_checks_use(
+    remote_lab: tuple[Any, Lab], classroom: Classroom, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from classroom import targets_of
+
+    _, lab = remote_lab
+    monkeypatch.delenv("LABUP_PROBES", raising=False)
+    before = _agents()
+    engine: Any = targets_of([classroom.good[0]])[0].connect(probes=True)
+    try:
+        run = run_checks(engine, lab)
+        assert {r.id for r in run.results if r.status == "pass"} == {
+            c.id for c in CHECKS} - {"http-from-client-81", "no-such-name"}
+        mine = _agents() - before
+        assert len(mine) == 1  # started once, at connect; the checks did not start another
+    finally:
+        engine.close()
+    _wait_gone(mine)
+
+
+def test_an_agent_started_early_and_never_used_ends_with_the_engine(
+    classroom: Classroom, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from classroom import targets_of
+
+    monkeypatch.delenv("LABUP_PROBES", raising=False)
+    before = _agents()
+    engine: Any = targets_of([classroom.good[0]])[0].connect(probes=True)
+    engine._agent_starting.result(timeout=15)  # up there, and never asked anything
+    mine = _agents() - before
+    assert len(mine) == 1
+    engine.close()
+    _wait_gone(mine)

@@ -212,3 +212,14 @@ def test_an_agent_that_goes_away_fails_the_probes_waiting_on_it() -> None:
     assert isinstance(result[0], EngineError) and "probe agent on h ended" in str(result[0])
     with pytest.raises(EngineError, match="ended"):
         agent.call({"op": "tcp", "ns": {}}, 1.0)
+
+
+def test_an_early_start_that_breaks_is_no_agent_and_never_raises() -> None:
+    def refused(argv: object) -> object:
+        raise EngineError("all exec slots busy")
+
+    def broken(argv: object) -> object:
+        raise OSError("the connection went away")
+
+    for opener in (refused, broken):
+        assert ProbeAgent.start_soon(opener, "h1").result(timeout=5) is None
