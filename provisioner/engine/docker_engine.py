@@ -288,11 +288,11 @@ class DockerEngine(DockerChecks):
         self, filters: Mapping[str, Sequence[str]], *, since: float | None = None
     ) -> EventStream:
         """The events stream: on ``unix://`` and ``tcp://`` a plain socket of its own
-        (:class:`~provisioner.engine.http.JsonStream`), else the SDK's (``ssh://``)."""
+        (:class:`~provisioner.engine.json_stream.JsonStream`), else the SDK's (``ssh://``)."""
         import json
 
         if self.raw is not None:
-            from provisioner.engine.http import JsonStream
+            from provisioner.engine.json_stream import JsonStream
 
             params = {"filters": json.dumps({k: list(v) for k, v in filters.items()})}
             if since is not None:

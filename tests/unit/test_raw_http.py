@@ -140,7 +140,7 @@ def test_an_events_stream_yields_objects_across_chunks_and_closes_at_once(
     chunks; then nothing, until close() from another thread ends the blocked iteration."""
     import time
 
-    from provisioner.engine.http import JsonStream
+    from provisioner.engine.json_stream import JsonStream
 
     stream_head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
     one = b'{"Type": "network", "Action": "connect"}\n{"Type": "cont'
@@ -167,7 +167,7 @@ def test_an_events_stream_yields_objects_across_chunks_and_closes_at_once(
 
 
 def test_an_events_stream_the_engine_refuses_is_an_api_error(sock_path: Path) -> None:
-    from provisioner.engine.http import JsonStream
+    from provisioner.engine.json_stream import JsonStream
 
     body = b'{"message": "invalid filter \'nope\'"}'
     server = Server(sock_path, [b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s"
