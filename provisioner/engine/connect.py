@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from labspec.errors import EngineUnreachable, UserInputError
+from provisioner.engine.docker_base import close_when_started
 from provisioner.engine.docker_engine import DockerEngine
 from provisioner.engine.http import DEFAULT_URL, ENGINE_HINT, api_error_text, call_timeout
 
@@ -118,7 +118,7 @@ def _over_ssh(
                                      docker_host=docker_host)
     except BaseException:
         if agent is not None:
-            agent.add_done_callback(_close_agent)
+            agent.add_done_callback(close_when_started)
         session.close()
         raise
     if probes:  # the checks' inspections go out in parallel: their channels open now
@@ -143,9 +143,3 @@ def _import_quietly(name: str) -> None:
         importlib.import_module(name)
     except Exception:  # the real import raises it again, in the caller's thread
         return
-
-
-def _close_agent(started: Future[Any]) -> None:
-    agent = started.result()
-    if agent is not None:
-        agent.close()

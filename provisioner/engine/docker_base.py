@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 _AGENT_WAIT = 15.0  # seconds an early agent start may still take (its hello is bounded at 10)
 
 
+def close_when_started(started: Future[Any]) -> None:
+    """A done-callback for an agent started early: close it (the engine no longer wants it)."""
+    with contextlib.suppress(Exception):
+        agent = started.result()
+        if agent is not None:
+            agent.close()
+
+
 def _q(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
@@ -208,9 +216,8 @@ class DockerConnection:
 
     def close(self) -> None:
         starting, self._agent_starting = self._agent_starting, None
-        if starting is not None and self._agent is None:  # started early, never used
-            with contextlib.suppress(Exception):
-                self._agent = starting.result(timeout=_AGENT_WAIT) or False
+        if starting is not None and self._agent is None:  # started early, never used: closed
+            starting.add_done_callback(close_when_started)  # when it is up (now, if it is)
         if self._agent:
             self._agent.close()
         if self.raw is not None:

@@ -223,3 +223,26 @@ def test_an_early_start_that_breaks_is_no_agent_and_never_raises() -> None:
 
     for opener in (refused, broken):
         assert ProbeAgent.start_soon(opener, "h1").result(timeout=5) is None
+
+
+def test_closing_an_engine_never_waits_for_an_agent_still_starting() -> None:
+    """An agent started as the engine connected and never used is closed once it is up,
+    and closing the engine does not wait for that."""
+    from concurrent.futures import Future
+
+    from provisioner.engine.docker_base import DockerConnection
+
+    class _Agent:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    starting: Future[Any] = Future()
+    conn = DockerConnection(url="tcp://127.0.0.1:9", agent_starting=starting)
+    t0 = time.monotonic()
+    conn.close()
+    assert time.monotonic() - t0 < 1.0
+    agent = _Agent()
+    starting.set_result(agent)  # it comes up after the engine closed: closed at once
+    assert agent.closed
