@@ -63,32 +63,8 @@ need_tools() {
     [ -x /usr/sbin/sshd ] || die "sshd is still missing after installing openssh-server"
 }
 
-pid_alive() {  # pid_alive PIDFILE NAME: the pid in PIDFILE runs a process whose comm is NAME
-    local file="$1" name="$2" pid
-    [ -s "$file" ] || return 1
-    pid="$(cat "$file" 2>/dev/null)" || return 1
-    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
-    grep -q "^$name" "/proc/$pid/comm" 2>/dev/null
-}
-
-kill_pidfile() {  # kill_pidfile PIDFILE NAME: TERM, wait, then KILL; only that PID
-    local file="$1" name="$2" pid i
-    pid_alive "$file" "$name" || { rm -f "$file"; return 0; }
-    pid="$(cat "$file")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.2
-    done
-    [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$file"
-}
-
-umount_under() {  # lazily unmount everything mounted below a directory (deepest first)
-    local dir="$1"
-    awk -v d="$dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r |
-        while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
-}
+# shellcheck source=scripts/procs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"  # pid_alive, kill_pidfile, umount_under
 
 host_dir() { echo "$STATE/$1"; }
 netns_of() { echo "labup-th-$1"; }

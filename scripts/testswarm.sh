@@ -57,32 +57,8 @@ addr_of() { echo "$NET.1${1#n}"; }
 sock_of() { echo "unix://$(node_dir "$1")/docker.sock"; }
 dk() { local n="$1"; shift; DOCKER_HOST="$(sock_of "$n")" timeout 30 docker "$@"; }
 
-pid_alive() {  # pid_alive PIDFILE NAME: the pid in PIDFILE runs a process whose comm is NAME
-    local file="$1" name="$2" pid
-    [ -s "$file" ] || return 1
-    pid="$(cat "$file" 2>/dev/null)" || return 1
-    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
-    grep -q "^$name" "/proc/$pid/comm" 2>/dev/null
-}
-
-kill_pidfile() {  # kill_pidfile PIDFILE NAME [SECONDS]: TERM, wait, then KILL; only that PID
-    local file="$1" name="$2" wait="${3:-20}" pid i
-    pid_alive "$file" "$name" || { rm -f "$file"; return 0; }
-    pid="$(cat "$file")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 $((wait * 5))); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.2
-    done
-    [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$file"
-}
-
-umount_under() {  # lazily unmount everything mounted below a directory (deepest first)
-    local dir="$1"
-    awk -v d="$dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r |
-        while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
-}
+# shellcheck source=scripts/procs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"  # pid_alive, kill_pidfile, umount_under
 
 forward_rule() {  # forward_rule -C|-I|-D: the one root-namespace rule for the bridge
     local op="$1"
@@ -100,7 +76,7 @@ stop_node() {  # stop one node's processes and remove its kernel objects (keeps 
     local n="$1" k="${1#n}" dir
     dir="$(node_dir "$n")"
     kill_pidfile "$dir/docker.pid" dockerd 30
-    kill_pidfile "$dir/exec/containerd/containerd.pid" containerd
+    kill_pidfile "$dir/exec/containerd/containerd.pid" containerd 20
     # the shims of task containers a killed dockerd left behind, by their pidfiles only
     if [ -d "$dir/exec" ]; then
         find "$dir/exec" -name 'shim.pid' -o -name 'init.pid' 2>/dev/null | while read -r f; do
