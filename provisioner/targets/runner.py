@@ -201,7 +201,7 @@ def _run_inline(
         if isinstance(e, HostSkipped):
             status = "skipped"
         outcome = HostOutcome(target.name, status, time.monotonic() - t0,
-                              ctx.current_step if ctx else "connecting", _one_line(e),
+                              ctx.current_step if ctx else "connecting", _host_message(e),
                               partial, e.exit_code)
         return FleetResult((outcome,), outcome.seconds)
     if json_out:
@@ -290,7 +290,7 @@ def _run_one(
         try:
             engine = connect(target)
         except LabupError as e:
-            return done("unreachable", _one_line(e), code=e.exit_code)
+            return done("unreachable", _host_message(e), code=e.exit_code)
         except Exception as e:  # a transport error nobody wrapped: this host only, never the run
             return done("unreachable", f"cannot connect: {type(e).__name__}: {e}",
                         code=EXIT_FAILED)
@@ -301,13 +301,13 @@ def _run_one(
         try:
             result = action(ctx)
         except HostSkipped as e:
-            return done("skipped", _one_line(e))
+            return done("skipped", _host_message(e))
         except EngineUnreachable as e:
-            return done("unreachable", _one_line(e), code=e.exit_code)
+            return done("unreachable", _host_message(e), code=e.exit_code)
         except ActionFailed as e:  # what was done rides along (``--json``, reports)
-            return done("failed", str(e), e.partial, e.exit_code)
+            return done("failed", _host_message(e), e.partial, e.exit_code)
         except LabupError as e:
-            return done("failed", str(e), code=e.exit_code)
+            return done("failed", _host_message(e), code=e.exit_code)
         except Exception as e:  # a bug or an SDK error nobody wrapped: this host only
             return done("failed", f"unexpected {type(e).__name__}: {e}", code=EXIT_FAILED)
         return done("ok", result.summary, result)
@@ -333,6 +333,10 @@ def step_reporter(step: Callable[[str], None]) -> Reporter:
     return CallbackReporter(show)
 
 
-def _one_line(e: LabupError) -> str:
-    text = e.message
-    return text if not e.hint else f"{text} (hint: {e.hint})"
+def _host_message(e: LabupError) -> str:
+    """The error for a host's line: its first line carries the hint (the live line and the
+    summary show that one), the message's other lines follow (``--json``, reports)."""
+    first, *rest = e.message.splitlines() or [""]
+    if e.hint:
+        first = f"{first} (hint: {e.hint})"
+    return "\n".join([first, *rest])

@@ -201,3 +201,21 @@ def test_ctrl_c_cleans_up_every_host_in_progress(
             for c in classroom.client(h.name).containers.list(
                     all=True, filters={"label": f"{L.LAB}={name}"}):
                 c.remove(force=True)
+
+
+def test_a_hosts_summary_line_carries_the_hint_of_its_error(
+    classroom: Classroom, tmp_path: Path, unique: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The live line and the summary show an error's first line: a missing image's hint (the
+    bundle route) is on it, as on one engine."""
+    name = f"nohint-{unique}"
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(f"apiVersion: labup/v1\nkind: Lab\nname: {name}\ntitle: t\n"
+                    f"containers:\n  web:\n    image: labup-test/never-built-{unique}:1\n")
+    inv = _inventory(classroom, tmp_path)
+    code, out, _ = _run(["up", str(spec), "-i", str(inv), "--limit", "h1,h2"], capsys)
+    assert code == 1
+    rows = [line for line in out.splitlines() if line.startswith(("h1 ", "h2 "))]
+    assert len(rows) == 2, out
+    for row in rows:
+        assert "could not pull" in row and "labup bundle load course.tar -i INVENTORY" in row, row
