@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import posixpath
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labspec.errors import UserInputError
+from provisioner.engine.sftp_files import makedirs, write_text
 
 if TYPE_CHECKING:
     from paramiko import SFTPClient
@@ -300,30 +300,10 @@ class RemoteStore:
         record = self.read(lab, instance)
         change(record)
         path = posixpath.join(self.folder, record_name(lab, instance))
-        tmp = (f"{posixpath.dirname(path)}/.{posixpath.basename(path)}."
-               f"{secrets.token_hex(6)}.labup-tmp")
         try:
-            self._makedirs(self.folder)
-            with self.sftp.open(tmp, "wx") as fh:
-                fh.write(json.dumps(record.to_dict(), indent=1, sort_keys=True) + "\n")
-            self.sftp.posix_rename(tmp, path)
+            makedirs(self.sftp, self.folder, mode=0o700)
+            write_text(self.sftp, path, json.dumps(record.to_dict(), indent=1, sort_keys=True)
+                       + "\n")
         except OSError as e:
-            with contextlib.suppress(OSError):
-                self.sftp.remove(tmp)
             raise UserInputError(f"cannot write the learner state {self.host}:{path}: {e}") from e
         return record
-
-    def _makedirs(self, folder: str) -> None:
-        parents = []
-        current = folder
-        while current not in ("", "/", "."):
-            parents.append(current)
-            current = posixpath.dirname(current)
-        for path in reversed(parents):
-            try:
-                self.sftp.stat(path)
-            except FileNotFoundError:
-                try:
-                    self.sftp.mkdir(path, mode=0o700)
-                except OSError:  # another run made it meanwhile: fine if it is there now
-                    self.sftp.stat(path)

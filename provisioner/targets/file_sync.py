@@ -32,7 +32,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 from labspec.errors import EngineError
 from labspec.model import Lab, Mount
+from provisioner.engine.sftp_files import makedirs, write_text
 from provisioner.targets.remote_files import (
     attrs,
-    makedirs,
     put,
     real_folder,
     remove_tree,
@@ -264,10 +263,7 @@ def _read_manifest(sftp: SFTPClient, path: str) -> dict[str, dict[str, Any]]:
 
 
 def _write_manifest(sftp: SFTPClient, path: str, files: dict[str, dict[str, Any]]) -> None:
-    tmp = f"{path}.{os.urandom(4).hex()}.labup-tmp"
-    with sftp.open(tmp, "w") as fh:
-        fh.write(json.dumps({"version": 1, "files": files}, indent=1, sort_keys=True))
-    sftp.posix_rename(tmp, path)
+    write_text(sftp, path, json.dumps({"version": 1, "files": files}, indent=1, sort_keys=True))
 
 
 def remote_lab(lab: Lab, remote_folder: str, *, move_folder: bool = True) -> Lab:

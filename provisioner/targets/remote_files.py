@@ -63,22 +63,6 @@ def walk(sftp: SFTPClient, root: str) -> dict[str, SFTPAttributes]:
     return found
 
 
-def makedirs(sftp: SFTPClient, path: str) -> None:
-    """Make the folder ``path`` and its parents (labup's own base folder: a link is followed)."""
-    current = ""
-    for part in PurePosixPath(path).parts:
-        current = posixpath.join(current, part) if current else part
-        if current == "/":
-            continue
-        try:
-            found = sftp.stat(current)
-        except FileNotFoundError:
-            sftp.mkdir(current)
-            continue
-        if not stat.S_ISDIR(found.st_mode or 0):
-            raise NotADirectoryError(f"{current} exists and is not a folder")
-
-
 def real_folder(sftp: SFTPClient, path: str) -> None:
     """NotADirectoryError unless ``path`` is a folder itself (not a link to one)."""
     found = attrs(sftp, path)
