@@ -117,9 +117,14 @@ def _run_in(ns_fd: int, func: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
+def sidecars_only() -> bool:
+    """``LABUP_PROBES=sidecar``: probes run in probe containers only (here and over SSH)."""
+    return os.environ.get(ENV_MODE, "auto").strip().lower() == "sidecar"
+
+
 def enabled() -> bool:
     """In-process probes are allowed here: not turned off, Linux, root, setns works."""
-    return os.environ.get(ENV_MODE, "auto").strip().lower() != "sidecar" and _usable_here()
+    return not sidecars_only() and _usable_here()
 
 
 def unresolved(name: str) -> str:

@@ -107,7 +107,9 @@ def _over_ssh(
                            proxy_jump=proxy_jump, ssh_config=ssh_config)
     agent = None
     try:
-        if probes and os.environ.get("LABUP_PROBES", "auto").strip().lower() != "sidecar":
+        from provisioner.checks.netns import sidecars_only
+
+        if probes and not sidecars_only():
             from provisioner.engine.probe_agent import ProbeAgent
 
             agent = ProbeAgent.start_soon(session.open_stream, label)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -135,7 +134,9 @@ class DockerChecks(DockerConnection):
         life; None for a local engine, where it cannot work, or with ``LABUP_PROBES=sidecar``
         (see :mod:`provisioner.engine.probe_agent`)."""
         shell = self._ssh
-        if shell is None or os.environ.get("LABUP_PROBES", "auto").strip().lower() == "sidecar":
+        from provisioner.checks.netns import sidecars_only
+
+        if shell is None or sidecars_only():
             return None
         with self._agent_lock:
             if self._agent is None:
